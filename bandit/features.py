@@ -1,0 +1,109 @@
+"""Featurization: turn a request and its eligible triples into VW text examples.
+
+Each decision becomes one multi-line ``--cb_explore_adf`` example: a shared
+line with the member's context, then one line per eligible triple. The first
+letter of a VW namespace is what ``--interactions`` refers to, so the
+namespaces are laid out as
+
+- ``U<name>``: one per context namespace of the request (member, RFM, time…),
+- ``Offer``: the offer id and the offer's features,
+- ``Channel``: the channel,
+- ``Timing``: the timing slot,
+
+and the default interactions ``UO UC UT OC OT CT`` let the model learn, for
+example, that an offer works by push and not by email.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bandit.domain import Context, DecisionRequest, Features, JointAction
+
+_UNSAFE = re.compile(r"[\s|:]")
+
+
+def _token(text: str) -> str:
+    """Replace the characters that end a VW token (white space, ``|``, ``:``) with ``_``."""
+    return _UNSAFE.sub("_", text)
+
+
+def _feature_text(features: Features) -> str:
+    parts: list[str] = []
+    for name, value in features.items():
+        if isinstance(value, str):
+            parts.append(f"{_token(name)}={_token(value)}")
+        else:
+            parts.append(f"{_token(name)}:{float(value)!r}")
+    return " ".join(parts)
+
+
+def json_features(features: Features) -> dict[str, float]:
+    """Return features as a VW JSON namespace object that hashes like the text form.
+
+    VW's JSON reader turns ``"tier": "gold"`` into the feature ``tiergold``,
+    while the text line has ``tier=gold``; writing ``"tier=gold": 1`` keeps the
+    two identical, so a model trained on an export matches the served one.
+    """
+    result: dict[str, float] = {}
+    for name, value in features.items():
+        if isinstance(value, str):
+            result[f"{_token(name)}={_token(value)}"] = 1.0
+        else:
+            result[_token(name)] = float(value)
+    return result
+
+
+def shared_json(context: Context) -> dict[str, dict[str, float]]:
+    """Return the shared context as VW JSON namespaces, named as in ``shared_line``."""
+    return {f"U{_token(namespace)}": json_features(features) for namespace, features in context.items()}
+
+
+def action_json(request: DecisionRequest, action: JointAction) -> dict[str, dict[str, float]]:
+    """Return one triple as VW JSON namespaces, named as in ``action_line``."""
+    offer = request.offer(action.offer_id)
+    offer_features = {f"id={_token(offer.id)}": 1.0}
+    offer_features.update(json_features(offer.features))
+    return {
+        "Offer": offer_features,
+        "Channel": {_token(action.channel): 1.0},
+        "Timing": {_token(action.slot): 1.0},
+    }
+
+
+def shared_line(context: Context) -> str:
+    """Return the ``shared`` line of a decision's context."""
+    sections = [f"|U{_token(namespace)} {_feature_text(features)}" for namespace, features in context.items()]
+    return "shared " + " ".join(sections) if sections else "shared |U"
+
+
+def action_line(request: DecisionRequest, action: JointAction) -> str:
+    """Return the line of one (offer, channel, slot) triple, without a label."""
+    offer = request.offer(action.offer_id)
+    offer_text = f"id={_token(offer.id)}"
+    extra = _feature_text(offer.features)
+    if extra:
+        offer_text += " " + extra
+    return f"|Offer {offer_text} |Channel {_token(action.channel)} |Timing {_token(action.slot)}"
+
+
+def example_lines(request: DecisionRequest, actions: Sequence[JointAction]) -> list[str]:
+    """Return the shared line followed by one line per action, without labels."""
+    return [shared_line(request.context)] + [action_line(request, action) for action in actions]
+
+
+def labelled_lines(
+    request: DecisionRequest,
+    actions: Sequence[JointAction],
+    chosen_index: int,
+    cost: float,
+    probability: float,
+) -> list[str]:
+    """Return the lines of a learned event: the chosen action carries ``0:cost:probability``.
+
+    VW minimises cost, so callers pass the negated reward.
+    """
+    lines = example_lines(request, actions)
+    lines[chosen_index + 1] = f"0:{cost!r}:{probability!r} {lines[chosen_index + 1]}"
+    return lines

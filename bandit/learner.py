@@ -1,0 +1,175 @@
+"""The background joiner and online learner.
+
+One thread per service closes reward windows, trains a private VW workspace
+on the joined events, and publishes snapshots: it stores each one in the
+registry, then swaps a fresh read-only ``VWPolicy`` into the ``PolicyHolder``.
+Decide never touches the training workspace.
+
+Learning is exactly-once relative to the stored models: a snapshot records the
+join sequence number of the last event in it, and after a restart the learner
+loads the newest snapshot and learns the events joined after that mark.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import vowpal_wabbit_next as vw
+
+from bandit.config import Config
+from bandit.engine import PolicyHolder
+from bandit.errors import BanditError
+from bandit.features import labelled_lines
+from bandit.store.event_store import EventStore, JoinedEvent
+from bandit.store.registry import ModelRecord, ModelRegistry
+from bandit.vw_policy import VWPolicy
+
+logger = logging.getLogger(__name__)
+
+JOIN_BATCH = 1000
+"""Most reward windows closed per join step."""
+
+
+class Learner:
+    """Joins rewards, learns online and publishes model snapshots."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: EventStore,
+        registry: ModelRegistry,
+        policies: PolicyHolder,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.registry = registry
+        self.policies = policies
+        self.vw_args = tuple(config.policy.vw_args())
+        self.events_learned = 0
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lineage = 0
+        self._parent = ""
+        self._mark = 0
+        self._unpublished = 0
+        self._last_publish = time.monotonic()
+        self._workspace = vw.Workspace(list(self.vw_args))
+        self._parser = vw.TextFormatParser(self._workspace)
+
+    def restore(self) -> None:
+        """Load the newest model of the active lineage and serve it, if there is one."""
+        lineage = self.registry.active_lineage()
+        head = self.registry.head(lineage)
+        self._lineage = lineage
+        if head is None:
+            self._workspace = vw.Workspace(list(self.vw_args))
+            self._parent = ""
+            self._mark = 0 if lineage == 0 else self.store.max_join_seq()
+            logger.info("no model in lineage %d: serving the cold-start policy", lineage)
+        else:
+            self._load(head)
+        self._parser = vw.TextFormatParser(self._workspace)
+
+    def _load(self, record: ModelRecord) -> None:
+        model_bytes = self.registry.load_bytes(record)
+        self._workspace = vw.Workspace(model_data=model_bytes)
+        self._parser = vw.TextFormatParser(self._workspace)
+        self._parent = record.version
+        self._mark = record.join_seq_mark
+        self.events_learned = record.events_learned
+        self._unpublished = 0
+        self.policies.swap(VWPolicy(model_bytes, record.version))
+        logger.info(
+            "serving model %s (lineage %d, %d events learned)",
+            record.version, record.lineage, record.events_learned,
+        )
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._thread = threading.Thread(target=self._run, name="learner", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and publish what was learned since the last snapshot."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._unpublished:
+            self.publish()
+
+    def _run(self) -> None:
+        interval = self.config.learner.join_interval_seconds
+        poll = self.config.learner.registry_poll_seconds
+        next_poll = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() >= next_poll:
+                    self.check_registry()
+                    next_poll = time.monotonic() + poll
+                self.step()
+            except BanditError as error:
+                self.errors += 1
+                logger.error("learner step failed, retrying in %.1f s: %s", interval, error)
+            self._stop.wait(interval)
+
+    def check_registry(self) -> bool:
+        """Switch to the new lineage after a promotion or rollback; return True if switched."""
+        lineage = self.registry.active_lineage()
+        if lineage == self._lineage:
+            return False
+        head = self.registry.head(lineage)
+        self._lineage = lineage
+        if head is not None:
+            self._load(head)
+        logger.info("registry changed: now lineage %d", lineage)
+        return True
+
+    def step(self, now: float | None = None) -> int:
+        """Close due windows, learn the newly joined events, publish if due; return the count learned."""
+        self.store.join_closed(time.time() if now is None else now, JOIN_BATCH).result(timeout=60)
+
+        learned = 0
+        while True:
+            events = self.store.joined_since(self._mark, JOIN_BATCH)
+            if not events:
+                break
+            for event in events:
+                self.learn(event)
+                learned += 1
+            self._mark = events[-1].join_seq
+
+        due_by_count = self._unpublished >= self.config.learner.snapshot_every_events
+        due_by_time = time.monotonic() - self._last_publish >= self.config.learner.snapshot_every_seconds
+        if self._unpublished and (due_by_count or due_by_time):
+            self.publish()
+        return learned
+
+    def learn(self, event: JoinedEvent) -> None:
+        """Train the private workspace on one joined event."""
+        lines = labelled_lines(
+            event.request, event.actions, event.chosen_index, -event.reward, event.probability
+        )
+        self._workspace.learn_one([self._parser.parse_line(line) for line in lines])
+        self.events_learned += 1
+        self._unpublished += 1
+
+    def publish(self) -> ModelRecord:
+        """Store a snapshot of the training workspace and serve it."""
+        model_bytes = self._workspace.serialize()
+        record = self.registry.publish(
+            model_bytes,
+            parent=self._parent,
+            lineage=self._lineage,
+            join_seq_mark=self._mark,
+            events_learned=self.events_learned,
+            vw_args=self.vw_args,
+        )
+        self.policies.swap(VWPolicy(model_bytes, record.version))
+        self._parent = record.version
+        self._unpublished = 0
+        self._last_publish = time.monotonic()
+        logger.info("published model %s after %d events", record.version, self.events_learned)
+        return record
