@@ -92,12 +92,23 @@ class Learner:
         self._thread = threading.Thread(target=self._run, name="learner", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop the thread and publish what was learned since the last snapshot."""
+    @property
+    def unpublished_events(self) -> int:
+        """Events learned since the last published snapshot."""
+        return self._unpublished
+
+    def stop(self, publish: bool = True) -> None:
+        """Stop the thread and, unless ``publish`` is False, publish what is not published yet.
+
+        Calling it again does nothing. ``publish=False`` leaves the store as a
+        crash would; the next start learns those events again from the log.
+        """
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        if self._unpublished:
+        if publish and self._unpublished:
             self.publish()
 
     def _run(self) -> None:
