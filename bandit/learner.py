@@ -24,7 +24,7 @@ from bandit.errors import BanditError
 from bandit.features import labelled_lines
 from bandit.store.event_store import EventStore, JoinedEvent
 from bandit.store.registry import ModelRecord, ModelRegistry
-from bandit.vw_policy import VWPolicy
+from bandit.vw_policy import UniformPolicy, VWPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Learner:
         )
 
     def start(self) -> None:
-        """Start the background thread."""
+        """Start the background thread; with learning disabled it only watches the registry."""
         self._thread = threading.Thread(target=self._run, name="learner", daemon=True)
         self._thread.start()
 
@@ -112,15 +112,18 @@ class Learner:
             self.publish()
 
     def _run(self) -> None:
-        interval = self.config.learner.join_interval_seconds
         poll = self.config.learner.registry_poll_seconds
+        interval = self.config.learner.join_interval_seconds
+        if not self.config.learner.enabled:
+            interval = poll
         next_poll = time.monotonic()
         while not self._stop.is_set():
             try:
                 if time.monotonic() >= next_poll:
                     self.check_registry()
                     next_poll = time.monotonic() + poll
-                self.step()
+                if self.config.learner.enabled:
+                    self.step()
             except BanditError as error:
                 self.errors += 1
                 logger.error("learner step failed, retrying in %.1f s: %s", interval, error)
@@ -135,7 +138,14 @@ class Learner:
         self._lineage = lineage
         if head is not None:
             self._load(head)
-        logger.info("registry changed: now lineage %d", lineage)
+        else:
+            self._workspace = vw.Workspace(list(self.vw_args))
+            self._parser = vw.TextFormatParser(self._workspace)
+            self._parent = ""
+            self._mark = self.store.max_join_seq()
+            self._unpublished = 0
+            self.policies.swap(UniformPolicy())
+        logger.info("registry changed: now lineage %d, model %s", lineage, head.version if head else "none")
         return True
 
     def step(self, now: float | None = None) -> int:

@@ -25,7 +25,7 @@ def test_dsjson_export_parses_and_trains(start_service, tmp_path):
     output = tmp_path / "events.dsjson"
 
     subprocess.run(
-        [sys.executable, "-m", "bandit.cli", "export", "--format", "dsjson",
+        [sys.executable, "-m", "loyalty_bandit.cli", "export", "--format", "dsjson",
          "--store", str(running.config.store.path), "--output", str(output)],
         check=True,
         capture_output=True,

@@ -90,8 +90,7 @@ class Service:
         self.server = server
         self.port = port
 
-        if self.config.learner.enabled:
-            self.learner.start()
+        self.learner.start()
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
         logger.info(

@@ -110,7 +110,7 @@ class EventStore:
         default_reward: float,
         aggregation: str,
         max_batch: int = 256,
-        max_delay_ms: float = 2.0,
+        max_delay_ms: float = 0.0,
     ) -> None:
         self.path = path
         self.window_seconds = window_seconds

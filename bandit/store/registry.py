@@ -229,8 +229,9 @@ class ModelRegistry:
         ]
 
     def _switch(self, action: str, version: str, report: dict[str, Any], join_seq_mark: int) -> Promotion:
-        source = self.get(version)
-        model_bytes = self.load_bytes(source)
+        # An empty version opens a lineage with no model: the cold-start policy again.
+        source = self.get(version) if version else None
+        model_bytes = self.load_bytes(source) if source is not None else b""
         with self._lock:
             connection = self._connection
             try:
@@ -247,11 +248,12 @@ class ModelRegistry:
                     (action, version, previous, now, json.dumps(report)),
                 )
                 promotion_id = int(cursor.lastrowid or 0)
-                self._write_model(
-                    connection, model_bytes, parent=version, lineage=promotion_id,
-                    source=SOURCE_PROMOTION, join_seq_mark=join_seq_mark,
-                    events_learned=source.events_learned, vw_args=source.vw_args,
-                )
+                if source is not None:
+                    self._write_model(
+                        connection, model_bytes, parent=version, lineage=promotion_id,
+                        source=SOURCE_PROMOTION, join_seq_mark=join_seq_mark,
+                        events_learned=source.events_learned, vw_args=source.vw_args,
+                    )
                 connection.execute("COMMIT")
             except (sqlite3.Error, OSError) as error:
                 if connection.in_transaction:
@@ -268,15 +270,14 @@ class ModelRegistry:
         return self._switch("promote", version, report, join_seq_mark)
 
     def rollback(self, join_seq_mark: int) -> Promotion:
-        """Serve again the model that was served before the newest promotion."""
+        """Serve again the model that was served before the newest promotion.
+
+        When that promotion replaced the cold-start policy, the cold-start
+        policy is served again and learning starts over from a fresh model.
+        """
         history = [p for p in self.promotions() if p.action == "promote"]
         if not history:
             raise NotFoundError("no promotion to roll back; 'loyalty-bandit replay promote' records one")
         last = history[-1]
-        if not last.previous_version:
-            raise NotFoundError(
-                f"promotion {last.id} of {last.version} replaced the cold-start policy; "
-                "there is no earlier model to restore"
-            )
         report = {"rolled_back_promotion": last.id, "rolled_back_version": last.version}
         return self._switch("rollback", last.previous_version, report, join_seq_mark)

@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-logger = logging.getLogger("bandit.cli")
+logger = logging.getLogger("loyalty_bandit.cli")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML configuration file. Default: built-in defaults.")
@@ -134,6 +134,15 @@ def models(config_path: ConfigOption = None, store: StoreOption = None) -> None:
             typer.echo(f"  {promotion.action} {promotion.version} (was {promotion.previous_version or '-'})")
     finally:
         registry.close()
+
+
+def _mount_subcommands() -> None:
+    from loyalty_bandit.replay_cli import app as replay_app
+
+    app.add_typer(replay_app, name="replay")
+
+
+_mount_subcommands()
 
 
 def main() -> None:
