@@ -1,0 +1,181 @@
+"""Helpers shared by the benchmark scripts in this folder.
+
+The scripts import this module by its bare name, which works because Python
+puts a script's own folder first on ``sys.path``. It contains the environment
+record written into every JSON output, the latency summary and the control of
+server subprocesses. It imports nothing from the project, so that a process
+measuring its own memory does not load the service's modules.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+PACKAGES = ("grpcio", "protobuf", "vowpal-wabbit-next", "numpy")
+
+# Environment record.
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git(*args: str) -> str:
+    try:
+        completed = subprocess.run(
+            ["git", *args], cwd=REPOSITORY, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return completed.stdout.strip()
+
+
+def environment() -> dict[str, Any]:
+    """Return the machine, software versions, commit, command line and date of this run."""
+    versions: dict[str, str] = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+
+    try:
+        usable_cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable_cores = os.cpu_count() or 0
+
+    return {
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "usable_cores": usable_cores,
+        "load_average_1m_5m_15m": list(os.getloadavg()),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "packages": versions,
+        "git_commit": _git("rev-parse", "HEAD"),
+        # Uncommitted changes mean the numbers are not for the commit alone.
+        "git_uncommitted_changes": _git("status", "--porcelain") not in ("", "unknown"),
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON to ``path``."""
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+# Latency statistics.
+
+
+def latency_summary(latencies_ns: Sequence[int], errors: int, elapsed_ns: int) -> dict[str, Any]:
+    """Summarise one run: percentiles in milliseconds, achieved rate and error count.
+
+    ``rps`` counts successful calls per second of ``elapsed_ns``, the wall
+    time from the first send to the last completion.
+    """
+    summary: dict[str, Any] = {
+        "count": len(latencies_ns),
+        "errors": errors,
+        "elapsed_s": elapsed_ns / 1e9,
+        "rps": len(latencies_ns) / (elapsed_ns / 1e9) if elapsed_ns > 0 else 0.0,
+    }
+    if not latencies_ns:
+        for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"):
+            summary[key] = None
+        return summary
+
+    values = np.asarray(latencies_ns, dtype=np.float64) / 1e6
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    summary.update(
+        p50_ms=float(p50),
+        p95_ms=float(p95),
+        p99_ms=float(p99),
+        max_ms=float(values.max()),
+        mean_ms=float(values.mean()),
+    )
+    return summary
+
+
+# Server subprocesses.
+
+
+class ServerProcess:
+    """A server started as a subprocess that prints ``... serving on HOST:PORT`` when ready.
+
+    Its output goes to ``log_path``. ``stop`` sends SIGTERM to this process
+    only, by its PID, and kills it if it has not exited within the timeout.
+    """
+
+    READY = re.compile(r"serving on [0-9.]+:(\d+)")
+
+    def __init__(self, command: Sequence[str], log_path: Path, *, ready_timeout_s: float = 60.0) -> None:
+        self.command = list(command)
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 because the handle lives as long as the process.
+        self.process = subprocess.Popen(
+            self.command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPOSITORY
+        )
+        self.pid = self.process.pid
+        try:
+            self.port = self._wait_ready(ready_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout_s: float) -> int:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            match = self.READY.search(self.log_path.read_text(encoding="utf-8", errors="replace"))
+            if match:
+                return int(match.group(1))
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"server {self.command} exited with code {self.process.returncode} before it "
+                    f"was ready; its output is in {self.log_path}:\n{self.log_text()}"
+                )
+            time.sleep(0.05)
+        raise TimeoutError(f"server {self.command} was not ready within {timeout_s:.0f} s; see {self.log_path}")
+
+    def log_text(self) -> str:
+        """Return the last 4,000 characters of the server's output."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        """Stop the server; return its exit code, or None if it had to be killed."""
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+                try:
+                    return self.process.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=timeout_s)
+                    return None
+            return self.process.returncode
+        finally:
+            self._log.close()
