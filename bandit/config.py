@@ -9,12 +9,11 @@ runs with no configuration at all. Unknown keys and invalid values raise
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import tomllib
 
 from bandit.errors import ConfigError
 
@@ -79,6 +78,12 @@ class ServiceConfig:
     """Largest request accepted; larger ones get RESOURCE_EXHAUSTED."""
     shutdown_grace_seconds: float = 10.0
     """Time given to calls in flight before shutdown cancels them."""
+    reuse_port: bool = False
+    """Let several serving processes bind the same port (SO_REUSEPORT, Linux), sharing one store.
+
+    Run them with ``learner.enabled = false`` and one ``loyalty-bandit learn``
+    process, so that exactly one process joins rewards and trains.
+    """
 
 
 @dataclasses.dataclass(frozen=True)

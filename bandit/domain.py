@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 FeatureValue = float | str
@@ -80,7 +80,7 @@ class DecisionRequest:
     exclusions: tuple[Exclusion, ...] = ()
     time_zone: str = "UTC"
     request_time: datetime = dataclasses.field(
-        default_factory=lambda: datetime.now(timezone.utc)
+        default_factory=lambda: datetime.now(UTC)
     )
 
     def offer(self, offer_id: str) -> Offer:

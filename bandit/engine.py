@@ -12,7 +12,7 @@ import logging
 import threading
 import uuid
 from concurrent.futures import Future
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -147,7 +147,7 @@ class DecisionEngine:
             model_version=policy.version,
             exploratory=exploratory,
             send_at=send_time(slot, request.request_time, request.time_zone),
-            decided_at=datetime.now(timezone.utc),
+            decided_at=datetime.now(UTC),
         )
 
         try:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
-from bandit.domain import Context, DecisionRequest, Features, JointAction
+from bandit.domain import Context, DecisionRequest, Features, JointAction, Offer
 
 _UNSAFE = re.compile(r"[\s|:]")
 
 
+@lru_cache(maxsize=65536)
 def _token(text: str) -> str:
     """Replace the characters that end a VW token (white space, ``|``, ``:``) with ``_``."""
     return _UNSAFE.sub("_", text)
@@ -61,7 +63,7 @@ def shared_json(context: Context) -> dict[str, dict[str, float]]:
 
 
 def action_json(request: DecisionRequest, action: JointAction) -> dict[str, dict[str, float]]:
-    """Return one triple as VW JSON namespaces, named as in ``action_line``."""
+    """Return one triple as VW JSON namespaces, named as in ``action_lines``."""
     offer = request.offer(action.offer_id)
     offer_features = {f"id={_token(offer.id)}": 1.0}
     offer_features.update(json_features(offer.features))
@@ -78,19 +80,27 @@ def shared_line(context: Context) -> str:
     return "shared " + " ".join(sections) if sections else "shared |U"
 
 
-def action_line(request: DecisionRequest, action: JointAction) -> str:
-    """Return the line of one (offer, channel, slot) triple, without a label."""
-    offer = request.offer(action.offer_id)
-    offer_text = f"id={_token(offer.id)}"
+def _offer_section(offer: Offer) -> str:
     extra = _feature_text(offer.features)
-    if extra:
-        offer_text += " " + extra
-    return f"|Offer {offer_text} |Channel {_token(action.channel)} |Timing {_token(action.slot)}"
+    return f"|Offer id={_token(offer.id)} {extra}" if extra else f"|Offer id={_token(offer.id)}"
+
+
+def action_lines(request: DecisionRequest, actions: Sequence[JointAction]) -> list[str]:
+    """Return one line per (offer, channel, slot) triple, without labels.
+
+    Each offer's features are formatted once per request, not once per
+    triple, since a request has many more triples than offers.
+    """
+    offers = {offer.id: _offer_section(offer) for offer in request.offers}
+    return [
+        f"{offers[action.offer_id]} |Channel {_token(action.channel)} |Timing {_token(action.slot)}"
+        for action in actions
+    ]
 
 
 def example_lines(request: DecisionRequest, actions: Sequence[JointAction]) -> list[str]:
     """Return the shared line followed by one line per action, without labels."""
-    return [shared_line(request.context)] + [action_line(request, action) for action in actions]
+    return [shared_line(request.context), *action_lines(request, actions)]
 
 
 def labelled_lines(

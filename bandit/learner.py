@@ -93,6 +93,11 @@ class Learner:
         self._thread.start()
 
     @property
+    def learned_through(self) -> int:
+        """Join sequence number of the last event learned."""
+        return self._mark
+
+    @property
     def unpublished_events(self) -> int:
         """Events learned since the last published snapshot."""
         return self._unpublished
@@ -130,10 +135,22 @@ class Learner:
             self._stop.wait(interval)
 
     def check_registry(self) -> bool:
-        """Switch to the new lineage after a promotion or rollback; return True if switched."""
+        """Follow the registry; return True when the served model changed.
+
+        A promotion or rollback opens a new lineage, which every process
+        follows. A process that does not learn itself also follows new
+        snapshots of the current lineage, published by a learner running in
+        another process (``loyalty-bandit learn``).
+        """
         lineage = self.registry.active_lineage()
         if lineage == self._lineage:
-            return False
+            if self.config.learner.enabled:
+                return False
+            head = self.registry.head(lineage)
+            if head is None or head.version == self._parent:
+                return False
+            self._load(head)
+            return True
         head = self.registry.head(lineage)
         self._lineage = lineage
         if head is not None:

@@ -9,7 +9,7 @@ its first occurrence.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bandit.config import SlotSpec
@@ -45,7 +45,7 @@ def local_time(day: date, hour: int, minute: int, zone: tzinfo) -> datetime:
 
     # The round trip through UTC normalises a nonexistent wall time: zoneinfo
     # gives it the offset in force before the gap, so 02:30 becomes 03:30.
-    return wall.astimezone(timezone.utc).astimezone(zone)
+    return wall.astimezone(UTC).astimezone(zone)
 
 
 def send_time(slot: SlotSpec, request_time: datetime, time_zone: str | tzinfo) -> datetime:
@@ -65,7 +65,7 @@ def send_time(slot: SlotSpec, request_time: datetime, time_zone: str | tzinfo) -
     zone = zone_of(time_zone)
 
     if slot.offset_minutes is not None:
-        sent = request_time.astimezone(timezone.utc) + timedelta(minutes=slot.offset_minutes)
+        sent = request_time.astimezone(UTC) + timedelta(minutes=slot.offset_minutes)
         return sent.astimezone(zone)
 
     first_day = request_time.astimezone(zone).date() + timedelta(days=slot.days_ahead)

@@ -18,7 +18,7 @@ import vowpal_wabbit_next as vw
 
 from bandit.domain import DecisionRequest, JointAction
 from bandit.errors import ModelError
-from bandit.features import action_line, shared_line
+from bandit.features import action_lines, shared_line
 
 VW_POLICY_NAME = "vw-cb"
 COLD_START_POLICY_NAME = "cold-start-uniform"
@@ -90,12 +90,16 @@ class VWPolicy:
         self, request: DecisionRequest, actions: Sequence[JointAction]
     ) -> npt.NDArray[np.float64]:
         shared = shared_line(request.context)
-        lines = [action_line(request, action) for action in actions]
+        lines = action_lines(request, actions)
 
         with self._lock:
             examples = [self._parser.parse_line(shared)]
             examples += [self._action_example(line) for line in lines]
-            prediction = cast(list[tuple[int, float]], self._workspace.predict_one(examples))
+            # NOTE: Workspace.predict_one checks each example's label type in a Python loop,
+            # about a third of a 384-action predict; the parsed examples carry no label, so
+            # this calls the core predict of vowpal-wabbit-next 0.7.0 (pinned) directly.
+            raw = self._workspace._workspace.predict_multi_ex_one([example._example for example in examples])
+            prediction = cast(list[tuple[int, float]], raw)
 
         probabilities = np.zeros(len(actions), dtype=np.float64)
         for index, probability in prediction:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ def environment() -> dict[str, Any]:
         # Uncommitted changes mean the numbers are not for the commit alone.
         "git_uncommitted_changes": _git("status", "--porcelain") not in ("", "unknown"),
         "command": shlex.join([sys.executable, *sys.argv]),
-        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -83,6 +83,42 @@ def serve(
 
 
 @app.command()
+def learn(config_path: ConfigOption = None, store: StoreOption = None) -> None:
+    """Join rewards and train in this process, for services run with learner.enabled = false."""
+    from bandit.engine import PolicyHolder
+    from bandit.learner import Learner
+    from bandit.store.event_store import EventStore
+    from bandit.store.registry import ModelRegistry
+    from bandit.vw_policy import UniformPolicy
+
+    config = _config(config_path, **{"store.path": str(store) if store else None, "learner.enabled": True})
+    event_store = EventStore(
+        config.store.path,
+        window_seconds=config.rewards.window_seconds,
+        default_reward=config.rewards.default_reward,
+        aggregation=config.rewards.aggregation,
+    )
+    registry = ModelRegistry(config.store.path, config.store.model_dir or None)
+    learner = Learner(config, event_store, registry, PolicyHolder(UniformPolicy()))
+    learner.restore()
+    learner.start()
+    typer.echo(f"loyalty-bandit learning from {config.store.path}", err=True)
+
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        logger.info("received signal %d, stopping the learner", signum)
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    stop_requested.wait()
+    learner.stop()
+    event_store.close()
+    registry.close()
+
+
+@app.command()
 def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write; '-' for standard output.")],
     export_format: Annotated[str, typer.Option("--format", help="Export format. Only 'dsjson'.")] = "dsjson",
@@ -136,10 +172,64 @@ def models(config_path: ConfigOption = None, store: StoreOption = None) -> None:
         registry.close()
 
 
+datasets_app = typer.Typer(help="Public datasets for replay.", no_args_is_help=True)
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(
+    name: Annotated[str, typer.Argument(help="Dataset to fetch. Only 'obd' (Open Bandit Dataset sample).")],
+    target: Annotated[Path, typer.Option("--dir", help="Folder to unpack into.")] = Path("data/obd"),
+) -> None:
+    """Download, verify and unpack a public dataset."""
+    from loyalty_bandit.datasets import fetch_obd
+
+    if name != "obd":
+        raise typer.BadParameter(f"dataset {name!r} is unknown; use 'obd'")
+    files = fetch_obd(target)
+    typer.echo(f"unpacked {len(files)} files into {target}; see {target / 'ATTRIBUTION.txt'}", err=True)
+
+
+@app.command()
+def demo(
+    requests: Annotated[int, typer.Option(help="Decide calls to simulate.")] = 20_000,
+    rate: Annotated[float, typer.Option(help="Decide calls per second, all clients together.")] = 400.0,
+    clients: Annotated[int, typer.Option(help="Concurrent gRPC clients.")] = 4,
+    members: Annotated[int, typer.Option(help="Simulated loyalty members.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Seed of the simulator, the sampling and the bootstrap.")] = 7,
+    day_seconds: Annotated[float, typer.Option(help="Wall-clock seconds per simulated day.")] = 0.1,
+    replicates: Annotated[int, typer.Option(help="Bootstrap replicates of every interval.")] = 300,
+    epsilon: Annotated[float, typer.Option(help="Exploration of the online model serving the traffic.")] = 0.4,
+    candidate_epsilon: Annotated[float, typer.Option(help="Exploration of the retrained candidate.")] = 0.05,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the store and the report.")] = Path(
+        "demo-output"
+    ),
+    obd_dir: Annotated[
+        Path | None, typer.Option("--obd-dir", help="Open Bandit Dataset folder. Default: searched.")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the summary to this file.")] = None,
+) -> None:
+    """Run the whole loop on simulated members and, if found, the Open Bandit Dataset."""
+    from loyalty_bandit.demo import DemoOptions, run_demo
+    from replay.report import write_json
+
+    options = DemoOptions(
+        seed=seed, requests=requests, rate=rate, clients=clients, members=members,
+        day_seconds=day_seconds, replicates=replicates, out_dir=out_dir, obd_dir=obd_dir,
+        epsilon=epsilon, candidate_epsilon=candidate_epsilon,
+    )
+    result = run_demo(options)
+    if json_path is not None:
+        write_json(json_path, result)
+    typer.echo(f"report: {out_dir / 'report.md'}", err=True)
+
+
 def _mount_subcommands() -> None:
     from loyalty_bandit.replay_cli import app as replay_app
+    from replay.cli_obd import obd_command
 
+    replay_app.command("obd")(obd_command)
     app.add_typer(replay_app, name="replay")
+    app.add_typer(datasets_app, name="datasets")
 
 
 _mount_subcommands()

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from bandit.errors import InvalidInputError
 from bandit.policy_api import Policy
-from replay.estimators import DM, DR, IPS, SNDR, SNIPS, EstimatorInput, OffPolicyEstimator
+from replay.estimators import DM, DR, IPS, SNDR, SNIPS, EstimatorInput, OffPolicyEstimator, update_all
 from replay.intervals import Estimate, percentile_interval
 from replay.reward_model import DEFAULT_INTERACTIONS, CrossFitRewardModel
 from replay.schemas import OnInvalid
@@ -195,8 +195,7 @@ def evaluate_store(
                 q_target[row] = float(np.dot(distribution, q))
             inputs = EstimatorInput(rewards, logged, target, q_logged, q_target)
             evaluation = results[name]
-            for accumulator in evaluation.accumulators.values():
-                accumulator.update(inputs, first_row=n_events)
+            update_all(list(evaluation.accumulators.values()), inputs, first_row=n_events)
             if evaluation._sampled < WEIGHT_SAMPLE_SIZE:
                 kept = inputs.importance_weights()[: WEIGHT_SAMPLE_SIZE - evaluation._sampled]
                 evaluation.weight_sample.append(kept)

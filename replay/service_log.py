@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             {
                 "event_id": row["event_id"],
                 "timestamp": (
-                    datetime.fromtimestamp(decided_at, tz=timezone.utc).isoformat()
+                    datetime.fromtimestamp(decided_at, tz=UTC).isoformat()
                     if isinstance(decided_at, int | float)
                     else decided_at
                 ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC
 
 import grpc
 import pytest
@@ -72,10 +73,10 @@ def test_reward_aggregation_rules(start_service, rule, expected):
     running = start_service(**{"rewards.aggregation": rule, "learner.enabled": False})
     decision = running.client.decide(decide_request("r-1"))
     base = decision.send_at.ToDatetime()
-    from datetime import timedelta, timezone
+    from datetime import timedelta
 
     for offset, value in enumerate((1.0, 2.0, 3.0)):
-        occurred = (base + timedelta(seconds=offset)).replace(tzinfo=timezone.utc)
+        occurred = (base + timedelta(seconds=offset)).replace(tzinfo=UTC)
         running.client.reward(decision.event_id, value, occurred_at=occurred)
 
     joined = running.service.store.join_closed(now=decision.send_at.seconds + 30 * 24 * 3600.0).result()

@@ -5,12 +5,16 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
-from conftest import decide_request
+from conftest import decide_request, make_config
 from test_learning import BEST, wait_until
 
+from bandit.engine import PolicyHolder
+from bandit.learner import Learner
 from bandit.proto import decision_pb2 as pb
 from bandit.sampling import draw_for_event, sample_index
-from bandit.vw_policy import VWPolicy
+from bandit.store.event_store import EventStore
+from bandit.store.registry import ModelRegistry
+from bandit.vw_policy import UniformPolicy, VWPolicy
 
 
 def train(running, rounds: int, prefix: str = "train") -> list[str]:
@@ -122,3 +126,28 @@ def test_decision_reproduces_from_log(start_service):
     np.testing.assert_allclose(probabilities, stored.probabilities, rtol=0, atol=0)
     assert draw == stored.draw
     assert sample_index(probabilities, draw) == stored.chosen_index
+
+
+def test_service_follows_learner_in_other_process(start_service, tmp_path):
+    serving = start_service(**{"learner.enabled": False, "rewards.window_seconds": 0.1})
+    config = make_config(tmp_path, **{"rewards.window_seconds": 0.1})
+    store = EventStore(config.store.path, window_seconds=0.1, default_reward=0.0, aggregation="sum")
+    registry = ModelRegistry(config.store.path)
+    learner = Learner(config, store, registry, PolicyHolder(UniformPolicy()))
+    learner.restore()
+    train(serving, 60)
+
+    def learned_all() -> bool:
+        learner.step()
+        return learner.events_learned >= 60
+
+    wait_until(learned_all)
+    published = learner.publish()
+
+    wait_until(lambda: serving.service.policies.current().version == published.version, 10)
+    response = serving.client.decide(decide_request("after-publish"))
+
+    assert response.model_version == published.version
+    assert serving.service.learner.events_learned == published.events_learned
+    store.close()
+    registry.close()

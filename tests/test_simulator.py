@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -42,7 +42,7 @@ def requests(simulator: Simulator) -> list[DecisionRequest]:
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 # Send times ----------------------------------------------------------------
@@ -67,7 +67,7 @@ def test_send_time_in_dst_gap_moves_forward() -> None:
 
     assert sent.date().isoformat() == "2024-03-31"
     assert (sent.hour, sent.minute) == (3, 30)
-    assert sent.astimezone(timezone.utc) == utc(2024, 3, 31, 1, 30)
+    assert sent.astimezone(UTC) == utc(2024, 3, 31, 1, 30)
 
 
 def test_send_time_ambiguous_hour_takes_first() -> None:
@@ -76,7 +76,7 @@ def test_send_time_ambiguous_hour_takes_first() -> None:
 
     sent = send_time(slot, request_time, PARIS)
 
-    assert sent.astimezone(timezone.utc) == utc(2024, 10, 27, 0, 30)
+    assert sent.astimezone(UTC) == utc(2024, 10, 27, 0, 30)
     assert sent.utcoffset() == timedelta(hours=2)
 
 
@@ -85,7 +85,7 @@ def test_send_time_next_day_across_dst() -> None:
 
     sent = send_time(SLOTS["tomorrow_morning"], request_time, PARIS)
 
-    assert sent.astimezone(timezone.utc) == utc(2024, 3, 31, 7, 0)
+    assert sent.astimezone(UTC) == utc(2024, 3, 31, 7, 0)
     assert (sent.hour, sent.minute) == (9, 0)
     assert sent - request_time == timedelta(hours=20)
 
@@ -95,7 +95,7 @@ def test_send_time_new_york_spring_forward() -> None:
 
     sent = send_time(SLOTS["tomorrow_evening"], request_time, NEW_YORK)
 
-    assert sent.astimezone(timezone.utc) == utc(2024, 3, 10, 23, 0)
+    assert sent.astimezone(UTC) == utc(2024, 3, 10, 23, 0)
     assert sent.hour == 19
     assert sent.utcoffset() == timedelta(hours=-4)
 
@@ -115,7 +115,7 @@ def test_send_time_new_york_spring_forward() -> None:
     ],
 )
 def test_send_time_slot_rules(slot: str, local_request: datetime, expected_local: datetime) -> None:
-    request_time = local_request.replace(tzinfo=PARIS).astimezone(timezone.utc)
+    request_time = local_request.replace(tzinfo=PARIS).astimezone(UTC)
 
     sent = send_time(SLOTS[slot], request_time, "Europe/Paris")
 

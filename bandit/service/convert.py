@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -111,7 +111,7 @@ def _time_zone(value: str, default: str) -> str:
 def timestamp_to_datetime(field: str, timestamp: Timestamp) -> datetime:
     """Convert a protobuf Timestamp to an aware UTC datetime, rejecting out-of-range values."""
     try:
-        return timestamp.ToDatetime(tzinfo=timezone.utc)
+        return timestamp.ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError) as error:
         raise InvalidInputError(field, f"is out of range ({timestamp.seconds} s); send a valid time") from error
 
@@ -193,7 +193,7 @@ def request_from_proto(message: pb.DecideRequest, config: Config) -> DecisionReq
     if message.HasField("request_time"):
         request_time = timestamp_to_datetime("request_time", message.request_time)
     else:
-        request_time = datetime.now(timezone.utc)
+        request_time = datetime.now(UTC)
 
     return DecisionRequest(
         request_id=request_id,
@@ -283,7 +283,7 @@ def reward_from_proto(message: pb.RewardRequest, config: Config) -> RewardRecord
     if message.HasField("occurred_at"):
         occurred_at = timestamp_to_datetime("occurred_at", message.occurred_at).timestamp()
     else:
-        occurred_at = datetime.now(timezone.utc).timestamp()
+        occurred_at = datetime.now(UTC).timestamp()
 
     reward_id = message.reward_id
     if not reward_id:

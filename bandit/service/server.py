@@ -70,8 +70,8 @@ class Service:
         options = [
             ("grpc.max_receive_message_length", self.config.service.max_message_bytes),
             ("grpc.max_send_message_length", self.config.service.max_message_bytes),
-            # One process per port, so a second service on the same port fails loudly.
-            ("grpc.so_reuseport", 0),
+            # Without reuse_port a second service on the same port fails to bind, loudly.
+            ("grpc.so_reuseport", 1 if self.config.service.reuse_port else 0),
         ]
         server = grpc.server(
             ThreadPoolExecutor(max_workers=self.config.service.max_workers, thread_name_prefix="grpc"),

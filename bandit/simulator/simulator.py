@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,7 @@ from bandit.simulator.response import ActionResponse, Outcome, ResponseModel
 from bandit.timing import zone_of
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DEFAULT_START = datetime(2024, 3, 25, 6, 0, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2024, 3, 25, 6, 0, tzinfo=UTC)
 """A Monday; Europe's clocks go forward on the following Sunday."""
 BIRTHDAY_LEAD_DAYS = 14
 """The birthday reward is a candidate from this many days before the birthday to the day itself."""

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bandit.domain import Decision, DecisionRequest, JointAction, action_keys
@@ -409,7 +409,7 @@ def decision_from_row(row: sqlite3.Row) -> Decision:
         model_version=row["model_version"] or "",
         exploratory=bool(row["exploratory"]),
         send_at=datetime.fromisoformat(row["send_at"]),
-        decided_at=datetime.fromtimestamp(row["decided_at"], tz=timezone.utc),
+        decided_at=datetime.fromtimestamp(row["decided_at"], tz=UTC),
     )
 
 

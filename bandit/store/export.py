@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bandit.features import action_json, shared_json
@@ -29,7 +29,7 @@ def dsjson_record(event: JoinedEvent) -> dict[str, Any]:
         "_label_probability": event.probability,
         "_label_Action": chosen + 1,
         "_labelIndex": chosen,
-        "Timestamp": datetime.fromtimestamp(event.decided_at, tz=timezone.utc).isoformat(),
+        "Timestamp": datetime.fromtimestamp(event.decided_at, tz=UTC).isoformat(),
         "Version": "1",
         "EventId": event.event_id,
         "a": [index + 1 for index in order],

@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import tomllib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -41,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import tomllib
 
 from bandit.domain import DecisionRequest, JointAction
 from bandit.errors import ConfigError, NoEligibleActionError
