@@ -1,9 +1,11 @@
 """The decide path: rules, policy, seeded draw, durable log.
 
 ``DecisionEngine.decide`` runs in the caller's thread, once per request, and
-returns only after the decision is committed to the store. It never waits
-for the learner: it reads the current policy from ``PolicyHolder``, which the
-learner replaces by assigning a new snapshot.
+returns only after the decision is committed to the store. It takes no lock
+that the learner holds: it reads the current policy from ``PolicyHolder``,
+which the learner replaces by assigning a new snapshot. The two still share
+Python's global interpreter lock, so a busy learner in the same process slows
+Decide down (``loyalty-bandit learn`` runs it in a process of its own).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from bandit.vw_policy import COLD_START_POLICY_NAME, UniformPolicy
 logger = logging.getLogger(__name__)
 
 STORE_TIMEOUT_SECONDS = 30.0
-"""Longest wait for the store to commit a decision before the call fails."""
+"""Maximum wait for the store to commit a decision before the call fails."""
 
 
 class PolicyHolder:

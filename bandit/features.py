@@ -45,8 +45,8 @@ def json_features(features: Features) -> dict[str, float]:
     """Return features as a VW JSON namespace object that hashes like the text form.
 
     VW's JSON reader turns ``"tier": "gold"`` into the feature ``tiergold``,
-    while the text line has ``tier=gold``; writing ``"tier=gold": 1`` keeps the
-    two identical, so a model trained on an export matches the served one.
+    but the text line has ``tier=gold``. Writing ``"tier=gold": 1`` makes the
+    two hash alike, so a model trained on an export matches the served one.
     """
     result: dict[str, float] = {}
     for name, value in features.items():

@@ -29,7 +29,7 @@ from bandit.vw_policy import UniformPolicy, VWPolicy
 logger = logging.getLogger(__name__)
 
 JOIN_BATCH = 1000
-"""Most reward windows closed per join step."""
+"""Maximum number of reward windows closed per join step."""
 
 
 class Learner:

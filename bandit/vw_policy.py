@@ -1,8 +1,8 @@
 """The Vowpal Wabbit contextual bandit policy, and the cold-start policy.
 
-``VWPolicy`` wraps one immutable snapshot of a ``--cb_explore_adf`` model:
-the learner never trains it, it publishes a new snapshot instead, so a
-decision never waits for learning.
+``VWPolicy`` wraps one snapshot of a ``--cb_explore_adf`` model that only
+predicts. The learner trains its own workspace and publishes a new snapshot
+instead, so a decision never waits on a lock held by learning.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ class VWPolicy:
             examples = [self._parser.parse_line(shared)]
             examples += [self._action_example(line) for line in lines]
             # NOTE: Workspace.predict_one checks each example's label type in a Python loop,
-            # about a third of a 384-action predict; the parsed examples carry no label, so
-            # this calls the core predict of vowpal-wabbit-next 0.7.0 (pinned) directly.
+            # which cost about a third of a 384-action predict when profiled. These examples
+            # carry no label, so this calls the core of vowpal-wabbit-next 0.7.0 (pinned) directly.
             raw = self._workspace._workspace.predict_multi_ex_one([example._example for example in examples])
             prediction = cast(list[tuple[int, float]], raw)
 

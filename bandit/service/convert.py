@@ -1,7 +1,7 @@
 """Conversion between protobuf messages and domain types, with input validation.
 
 Every check names the field by its path in the request, such as
-``offers[2].features[0].number``, gives the value received and says what to
+``offers[2].features[0].number``, gives the value received and tells what to
 send instead. The error classes come from ``bandit.errors``; the status codes
 are set in ``bandit.service.status``.
 """
@@ -29,7 +29,7 @@ from bandit.proto import decision_pb2 as pb
 from bandit.store.event_store import RewardRecord
 
 MAX_NAME_LENGTH = 256
-"""Longest feature, namespace, outcome or reason name accepted."""
+"""Maximum length of a feature, namespace or outcome name."""
 
 
 def _check_id(field: str, value: str, max_length: int) -> str:

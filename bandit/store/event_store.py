@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 
 class RewardStatus(enum.Enum):
-    """What happened to a reward sent to the store."""
+    """Outcome of storing a reward."""
 
     RECORDED = "recorded"
     DUPLICATE = "duplicate"
