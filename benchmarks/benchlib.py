@@ -3,8 +3,9 @@
 The scripts import this module by its bare name, which works because Python
 puts a script's own folder first on ``sys.path``. It contains the environment
 record written into every JSON output, the latency summary and the control of
-server subprocesses. It imports nothing from the project, so that a process
-measuring its own memory does not load the service's modules.
+server subprocesses: start, readiness, CPU time and call counters. It imports
+nothing from the project, so that a process measuring its own memory does not
+load the service's modules.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ import numpy as np
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 PACKAGES = ("grpcio", "protobuf", "vowpal-wabbit-next", "numpy")
+
+COUNTERS_PREFIX = "counters "
+"""Start of the line that ``serve_service.py`` prints on SIGUSR1, followed by its call counters as JSON."""
 
 # Environment record.
 
@@ -125,17 +129,27 @@ def latency_summary(latencies_ns: Sequence[int], errors: int, elapsed_ns: int) -
 
 
 class ServerProcess:
-    """A server started as a subprocess that prints ``... serving on HOST:PORT`` when ready.
+    """A server started as a subprocess that prints a ready line, by default ``... serving on HOST:PORT``.
 
-    Its output goes to ``log_path``. ``stop`` sends SIGTERM to this process
+    Its output goes to ``log_path``. ``port`` is the port of the ready line,
+    or 0 when ``ready_pattern`` has no group (a process that serves nothing,
+    such as ``loyalty-bandit learn``). ``stop`` sends SIGTERM to this process
     only, by its PID, and kills it if it has not exited within the timeout.
     """
 
     READY = re.compile(r"serving on [0-9.]+:(\d+)")
 
-    def __init__(self, command: Sequence[str], log_path: Path, *, ready_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        log_path: Path,
+        *,
+        ready_timeout_s: float = 60.0,
+        ready_pattern: re.Pattern[str] = READY,
+    ) -> None:
         self.command = list(command)
         self.log_path = log_path
+        self.ready_pattern = ready_pattern
         self._log = open(log_path, "wb")  # noqa: SIM115 because the handle lives as long as the process.
         self.process = subprocess.Popen(
             self.command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPOSITORY
@@ -150,9 +164,9 @@ class ServerProcess:
     def _wait_ready(self, timeout_s: float) -> int:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            match = self.READY.search(self.log_path.read_text(encoding="utf-8", errors="replace"))
+            match = self.ready_pattern.search(self.log_path.read_text(encoding="utf-8", errors="replace"))
             if match:
-                return int(match.group(1))
+                return int(match.group(1)) if match.groups() else 0
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"server {self.command} exited with code {self.process.returncode} before it "
@@ -164,6 +178,32 @@ class ServerProcess:
     def log_text(self) -> str:
         """Return the last 4,000 characters of the server's output."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def cpu_seconds(self) -> float:
+        """Return the user plus system CPU time of the process so far, from /proc; NaN once it is gone."""
+        return cpu_seconds(self.pid)
+
+    def read_counters(self, timeout_s: float = 10.0) -> dict[str, int]:
+        """Send SIGUSR1 and return the call counters that the server prints in reply.
+
+        Only ``serve_service.py`` answers SIGUSR1 this way; any other process
+        would be ended by the signal, so call it on those servers only.
+        """
+        pattern = re.compile("^" + re.escape(COUNTERS_PREFIX) + r"(\{.*\})$", re.MULTILINE)
+        seen = len(pattern.findall(self.log_path.read_text(encoding="utf-8", errors="replace")))
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = pattern.findall(self.log_path.read_text(encoding="utf-8", errors="replace"))
+            if len(found) > seen:
+                counters: dict[str, int] = json.loads(found[-1])
+                return counters
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server {self.command} exited with code {self.process.returncode}; "
+                                   f"see {self.log_path}:\n{self.log_text()}")
+            time.sleep(0.01)
+        raise TimeoutError(f"server {self.command} printed no counters within {timeout_s:.0f} s of SIGUSR1; "
+                           f"see {self.log_path}")
 
     def stop(self, timeout_s: float = 20.0) -> int | None:
         """Stop the server; return its exit code, or None if it had to be killed."""
@@ -179,3 +219,13 @@ class ServerProcess:
             return self.process.returncode
         finally:
             self._log.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU time of a process so far, from /proc; NaN once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    # After the command name, utime and stime are the 12th and 13th fields.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -247,3 +247,38 @@ def rollback(store: StoreArgument, config_path: ConfigOption = None) -> None:
     console.print(f"rolled back: serving {promotion.version} again (promotion {promotion.id})")
     json.dump({"version": promotion.version, "promotion": promotion.id}, sys.stdout)
     sys.stdout.write("\n")
+
+
+@app.command()
+def dsjson(
+    file: Annotated[Path, typer.Option("--file", help="DSJson file: the service's export or VW's own log.")],
+    candidate: Annotated[list[str], typer.Option(help="Candidate, repeatable: uniform or file:PATH (VW model).")],
+    incumbent: Annotated[str, typer.Option(help="Incumbent for the lifts: uniform or file:PATH.")] = "uniform",
+    estimator: Annotated[str, typer.Option(help="Estimator of the lift: ips, snips, dm, dr or sndr.")] = "dr",
+    quarantine: Annotated[
+        bool, typer.Option("--quarantine/--reject", help="Set invalid lines aside, or stop at the first chunk.")
+    ] = False,
+    replicates: ReplicatesOption = 500,
+    seed: SeedOption = 0,
+    json_path: JsonOption = None,
+    report: ReportOption = None,
+) -> None:
+    """Estimate candidates on a DSJson file, with paired lifts over the incumbent."""
+    from replay.dsjson import evaluate_dsjson, load_dsjson_policy
+
+    specs = [incumbent, *[spec for spec in candidate if spec != incumbent]]
+    policies = {spec: load_dsjson_policy(spec) for spec in specs}
+    evaluation = evaluate_dsjson(
+        file, policies, replicates=replicates, seed=seed, on_invalid="quarantine" if quarantine else "raise"
+    )
+    print_estimates(evaluation)
+    if evaluation.n_invalid:
+        console.print(f"{evaluation.n_invalid} invalid lines set aside: {evaluation.invalid_reasons}")
+    lifts = [evaluation.lift(spec, incumbent, estimator).to_dict() for spec in specs[1:]]
+    data = evaluation.to_dict()
+    data["incumbent"] = incumbent
+    data["lifts"] = lifts
+    if report is not None:
+        write_evaluation_report(evaluation, report, title="DSJson replay", extra={"lifts": lifts})
+    if json_path is not None:
+        write_json(json_path, data)

@@ -36,7 +36,10 @@ ESTIMATORS: dict[str, Callable[..., OffPolicyEstimator]] = {
 }
 
 WEIGHT_SAMPLE_SIZE = 100_000
-"""Importance weights kept per policy for the weight histogram of the report."""
+"""Importance weights kept per policy for the weight histogram of the report.
+
+NOTE: these are the first weights of the log, not a random sample of it.
+"""
 
 
 @dataclasses.dataclass
@@ -52,6 +55,13 @@ class PolicyEvaluation:
     def estimate(self, estimator: str, method: str = "bootstrap", level: float = 0.95) -> Estimate:
         """Return one estimator's value with its interval and diagnostics."""
         return self.accumulators[estimator].interval(method, level)  # type: ignore[arg-type]
+
+    def record_weights(self, weights: npt.NDArray[np.float64], limit: int) -> None:
+        """Keep importance weights for the report, up to ``limit`` in all (the first ones seen)."""
+        if self._sampled < limit:
+            kept = weights[: limit - self._sampled]
+            self.weight_sample.append(kept)
+            self._sampled += len(kept)
 
     def weights(self) -> npt.NDArray[np.float64]:
         """Return the kept importance weights."""
@@ -196,10 +206,7 @@ def evaluate_store(
             inputs = EstimatorInput(rewards, logged, target, q_logged, q_target)
             evaluation = results[name]
             update_all(list(evaluation.accumulators.values()), inputs, first_row=n_events)
-            if evaluation._sampled < WEIGHT_SAMPLE_SIZE:
-                kept = inputs.importance_weights()[: WEIGHT_SAMPLE_SIZE - evaluation._sampled]
-                evaluation.weight_sample.append(kept)
-                evaluation._sampled += len(kept)
+            evaluation.record_weights(inputs.importance_weights(), WEIGHT_SAMPLE_SIZE)
 
         n_events += size
         reward_sum += float(rewards.sum())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
@@ -128,3 +129,97 @@ def test_gate_promotes_better_and_rolls_back(logged):
     assert restored.policy == "cold-start-uniform"
     actions = [promotion.action for promotion in logged.service.registry.promotions()]
     assert actions == ["promote", "rollback"]
+
+
+def test_cli_train_compare_promote_rollback(logged, tmp_path):
+    from typer.testing import CliRunner
+
+    from loyalty_bandit.cli import app
+
+    runner = CliRunner()
+    store = logged.config.store.path
+    trained_json = tmp_path / "train.json"
+
+    trained = runner.invoke(
+        app, ["replay", "train", "--store", store, "--split", "0.5", "--passes", "2",
+              "--replicates", "100", "--json", str(trained_json)],
+    )
+    assert trained.exit_code == 0, trained.output
+    version = json.loads(trained_json.read_text())["version"]
+
+    compared = runner.invoke(
+        app, ["replay", "compare", "--store", store, "--candidate", f"registry:{version}",
+              "--candidate", "fixed:free_coffee/push/now", "--incumbent", "uniform", "--replicates", "100",
+              "--json", str(tmp_path / "compare.json"), "--report", str(tmp_path / "report")],
+    )
+    assert compared.exit_code == 0, compared.output
+    comparison = json.loads((tmp_path / "compare.json").read_text())
+    assert [lift["candidate"] for lift in comparison["lifts"]] == [f"registry:{version}", "fixed:free_coffee/push/now"]
+    assert (tmp_path / "report" / "weights.png").exists()
+
+    refused = runner.invoke(
+        app, ["replay", "promote", "--store", store, "--candidate", f"registry:{version}",
+              "--incumbent", "uniform", "--min-lift", "100", "--replicates", "100"],
+    )
+    assert refused.exit_code == 1
+    assert logged.service.registry.promotions() == []
+
+    promoted = runner.invoke(
+        app, ["replay", "promote", "--store", store, "--candidate", f"registry:{version}",
+              "--incumbent", "uniform", "--min-ess", "10", "--replicates", "100"],
+    )
+    assert promoted.exit_code == 0, promoted.output
+    wait_until(lambda: logged.service.policies.current().name == "vw-cb", 10)
+
+    rolled_back = runner.invoke(app, ["replay", "rollback", "--store", store])
+    assert rolled_back.exit_code == 0, rolled_back.output
+    wait_until(lambda: logged.service.policies.current().name == "cold-start-uniform", 10)
+    actions = [promotion.action for promotion in logged.service.registry.promotions()]
+    assert actions == ["promote", "rollback"]
+
+
+def test_dsjson_replay_matches_store_replay(logged, tmp_path):
+    from bandit.store.export import write_dsjson
+    from replay.dsjson import UniformDSJsonPolicy, VWDSJsonPolicy, evaluate_dsjson
+
+    path = logged.config.store.path
+    dsjson_path = tmp_path / "log.dsjson"
+    with open(dsjson_path, "w") as handle:
+        write_dsjson(logged.service.store, handle)
+    trained = train_from_store(path, PolicyConfig(epsilon=0.05))
+    model = VWPolicy(trained.model_bytes, "m")
+
+    from_store = evaluate_store(path, {"model": model, "uniform": UniformPolicy()}, replicates=50)
+    from_file = evaluate_dsjson(
+        dsjson_path,
+        {"model": VWDSJsonPolicy(trained.model_bytes, "m"), "uniform": UniformDSJsonPolicy()},
+        replicates=50,
+    )
+
+    assert from_file.n_events == from_store.n_events == 600
+    for name in ("model", "uniform"):
+        for estimator in ("ips", "snips"):
+            file_value = from_file.policies[name].accumulators[estimator].estimate()
+            store_value = from_store.policies[name].accumulators[estimator].estimate()
+            assert file_value == pytest.approx(store_value, rel=1e-5), (name, estimator)
+
+
+def test_dsjson_invalid_lines_reported(tmp_path):
+    from replay.dsjson import iter_dsjson
+
+    good = {
+        "_label_cost": -1.0, "_label_probability": 0.5, "_label_Action": 2, "_labelIndex": 1,
+        "a": [2, 1], "c": {"shared": {"f": "1"}, "_multi": [{"x": {"a": 1}}, {"x": {"b": 1}}]}, "p": [0.5, 0.5],
+    }
+    zero_probability = dict(good, _label_probability=0.0)
+    path = tmp_path / "vw.dsjson"
+    path.write_text("\n".join([json.dumps(good), "not json", json.dumps(zero_probability)]) + "\n")
+
+    with pytest.raises(InvalidInputError) as caught:
+        list(iter_dsjson(path))
+    chunks = list(iter_dsjson(path, on_invalid="quarantine"))
+
+    assert "2 of 3 rows are invalid" in str(caught.value)
+    assert [event.line_number for event in chunks[0].events] == [1]
+    assert chunks[0].events[0].reward == 1.0
+    assert len(chunks[0].quarantined) == 2
