@@ -81,7 +81,8 @@ class VWDSJsonPolicy:
         probabilities = np.zeros(event.n_actions)
         for index, probability in prediction:
             probabilities[index] = probability
-        return probabilities / probabilities.sum()
+        normalised: npt.NDArray[np.float64] = probabilities / probabilities.sum()
+        return normalised
 
 
 def load_dsjson_policy(spec: str) -> DSJsonPolicy:
