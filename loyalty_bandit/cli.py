@@ -40,6 +40,19 @@ def _config(config_path: Path | None, **overrides: Any) -> Config:
     return load_config(config_path, values)
 
 
+def _wait_for_stop_signal() -> None:
+    """Block until SIGINT or SIGTERM arrives."""
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        logger.info("received signal %d, shutting down", signum)
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    stop_requested.wait()
+
+
 @app.callback()
 def main_options(
     log_level: Annotated[str, typer.Option(help="Log level: DEBUG, INFO, WARNING or ERROR.")] = "INFO",
@@ -70,15 +83,7 @@ def serve(
     port_bound = service.start()
     typer.echo(f"loyalty-bandit serving on {config.service.host}:{port_bound}", err=True)
 
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: object) -> None:
-        logger.info("received signal %d, shutting down", signum)
-        stop_requested.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    stop_requested.wait()
+    _wait_for_stop_signal()
     service.stop()
 
 
@@ -104,15 +109,7 @@ def learn(config_path: ConfigOption = None, store: StoreOption = None) -> None:
     learner.start()
     typer.echo(f"loyalty-bandit learning from {config.store.path}", err=True)
 
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: object) -> None:
-        logger.info("received signal %d, stopping the learner", signum)
-        stop_requested.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    stop_requested.wait()
+    _wait_for_stop_signal()
     learner.stop()
     event_store.close()
     registry.close()

@@ -23,8 +23,7 @@ import pandas as pd  # type: ignore[import-untyped]  # pandas-stubs is not a dev
 import vowpal_wabbit_next as vw
 
 from bandit.errors import InvalidInputError, NotFoundError
-from replay.estimators import EstimatorInput, update_all
-from replay.evaluate import ESTIMATORS, WEIGHT_SAMPLE_SIZE, Evaluation, PolicyEvaluation
+from replay.evaluate import Evaluation, Tally
 from replay.reward_model import DEFAULT_INTERACTIONS, fold_of
 from replay.schemas import InvalidRowsReport, OnInvalid, logged_bandit_schema, validate_log
 
@@ -226,52 +225,29 @@ def evaluate_dsjson(
     interactions: Sequence[str] = DEFAULT_INTERACTIONS,
 ) -> Evaluation:
     """Estimate each candidate's value on a DSJson file, as ``evaluate_store`` does for a store."""
-    if not policies:
-        raise InvalidInputError("policies", "is empty; give at least one candidate")
     reward_model = _DSJsonRewardModel(folds, interactions)
     for chunk in iter_dsjson(path, chunk_size=chunk_size, on_invalid=on_invalid):
         reward_model.fit(chunk.events)
 
-    results = {
-        name: PolicyEvaluation(
-            name=name,
-            version=policy.version,
-            accumulators={name: ESTIMATORS[name](replicates=replicates, seed=seed) for name in estimators},
-        )
-        for name, policy in policies.items()
-    }
-    n_events = 0
-    n_invalid = 0
-    reasons: dict[str, int] = {}
-    reward_sum = 0.0
+    tally = Tally({name: policy.version for name, policy in policies.items()}, estimators, replicates, seed)
     for chunk in iter_dsjson(path, chunk_size=chunk_size, on_invalid=on_invalid):
-        n_invalid += chunk.report.n_invalid
-        for reason, count in chunk.report.reasons.items():
-            reasons[reason] = reasons.get(reason, 0) + count
+        tally.add_report(chunk.report)
         if not chunk.events:
             continue
-        rewards = np.array([event.reward for event in chunk.events])
-        logged = np.array([event.propensity for event in chunk.events])
+
         predictions = [reward_model.predict(event) for event in chunk.events]
-        q_logged = np.array([q[event.chosen_index] for q, event in zip(predictions, chunk.events, strict=True)])
+        targets = {}
         for name, policy in policies.items():
             distributions = [policy.distribution(event) for event in chunk.events]
             target = np.array([d[event.chosen_index] for d, event in zip(distributions, chunk.events, strict=True)])
             q_target = np.array([float(np.dot(d, q)) for d, q in zip(distributions, predictions, strict=True)])
-            inputs = EstimatorInput(rewards, logged, target, q_logged, q_target)
-            update_all(list(results[name].accumulators.values()), inputs, first_row=n_events)
-            results[name].record_weights(inputs.importance_weights(), WEIGHT_SAMPLE_SIZE)
-        n_events += len(chunk.events)
-        reward_sum += float(rewards.sum())
+            targets[name] = (target, q_target)
 
-    if n_events == 0:
-        raise InvalidInputError(str(path), "has no valid DSJson events to replay")
-    return Evaluation(
-        source=str(path),
-        n_events=n_events,
-        n_invalid=n_invalid,
-        invalid_reasons=reasons,
-        logged_value=reward_sum / n_events,
-        policies=results,
-        level=level,
-    )
+        tally.add(
+            rewards=np.array([event.reward for event in chunk.events]),
+            logged=np.array([event.propensity for event in chunk.events]),
+            q_logged=np.array([q[event.chosen_index] for q, event in zip(predictions, chunk.events, strict=True)]),
+            targets=targets,
+        )
+
+    return tally.finish(str(path), level, "has no valid DSJson events to replay")

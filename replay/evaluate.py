@@ -11,7 +11,6 @@ difference between two candidates has a proper paired interval.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from bandit.policy_api import Policy
 from replay.estimators import DM, DR, IPS, SNDR, SNIPS, EstimatorInput, OffPolicyEstimator, update_all
 from replay.intervals import Estimate, percentile_interval
 from replay.reward_model import DEFAULT_INTERACTIONS, CrossFitRewardModel
-from replay.schemas import OnInvalid
+from replay.schemas import InvalidRowsReport, OnInvalid
 from replay.service_log import iter_store_log
 
 ESTIMATORS: dict[str, Callable[..., OffPolicyEstimator]] = {
@@ -141,6 +140,72 @@ class Evaluation:
         }
 
 
+class Tally:
+    """Accumulators of several policies fed chunk by chunk, with the counts of the log.
+
+    Every policy's chunk gets the same first row number, so the bootstrap
+    replicates of all policies resample the same events and are paired.
+    """
+
+    def __init__(self, versions: Mapping[str, str], estimators: Sequence[str], replicates: int, seed: int) -> None:
+        unknown = [name for name in estimators if name not in ESTIMATORS]
+        if unknown:
+            raise InvalidInputError("estimators", f"{unknown} unknown; use some of {sorted(ESTIMATORS)}")
+        if not versions:
+            raise InvalidInputError("policies", "is empty; give at least one policy to evaluate")
+        self.results = {
+            name: PolicyEvaluation(
+                name=name,
+                version=version,
+                accumulators={
+                    estimator: ESTIMATORS[estimator](replicates=replicates, seed=seed) for estimator in estimators
+                },
+            )
+            for name, version in versions.items()
+        }
+        self.n_events = 0
+        self.n_invalid = 0
+        self.reasons: dict[str, int] = {}
+        self.reward_sum = 0.0
+
+    def add_report(self, report: InvalidRowsReport) -> None:
+        """Count the invalid rows of one chunk by reason."""
+        self.n_invalid += report.n_invalid
+        for reason, count in report.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+    def add(
+        self,
+        *,
+        rewards: npt.NDArray[np.float64],
+        logged: npt.NDArray[np.float64],
+        q_logged: npt.NDArray[np.float64],
+        targets: Mapping[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]],
+    ) -> None:
+        """Feed one chunk; ``targets`` maps each policy to (pi of the logged action, expected q under pi)."""
+        for name, (target, q_target) in targets.items():
+            inputs = EstimatorInput(rewards, logged, target, q_logged, q_target)
+            evaluation = self.results[name]
+            update_all(list(evaluation.accumulators.values()), inputs, first_row=self.n_events)
+            evaluation.record_weights(inputs.importance_weights(), WEIGHT_SAMPLE_SIZE)
+        self.n_events += len(rewards)
+        self.reward_sum += float(rewards.sum())
+
+    def finish(self, source: str, level: float, empty_message: str) -> Evaluation:
+        """Return the evaluation; raise ``InvalidInputError`` with ``empty_message`` when no event was valid."""
+        if self.n_events == 0:
+            raise InvalidInputError(source, empty_message)
+        return Evaluation(
+            source=source,
+            n_events=self.n_events,
+            n_invalid=self.n_invalid,
+            invalid_reasons=self.reasons,
+            logged_value=self.reward_sum / self.n_events,
+            policies=self.results,
+            level=level,
+        )
+
+
 def evaluate_store(
     path: str | Path,
     policies: Mapping[str, Policy],
@@ -157,45 +222,21 @@ def evaluate_store(
     interactions: Sequence[str] = DEFAULT_INTERACTIONS,
 ) -> Evaluation:
     """Estimate the value of each policy on the joined decisions of a store."""
-    unknown = [name for name in estimators if name not in ESTIMATORS]
-    if unknown:
-        raise InvalidInputError("estimators", f"{unknown} unknown; use some of {sorted(ESTIMATORS)}")
-    if not policies:
-        raise InvalidInputError("policies", "is empty; give at least one policy to evaluate")
     window = {"decided_from": decided_from, "decided_before": decided_before}
 
     reward_model = CrossFitRewardModel(folds=folds, interactions=interactions)
     for chunk in iter_store_log(path, chunk_size=chunk_size, on_invalid=on_invalid, **window):
         reward_model.fit(chunk.events)
 
-    results = {
-        name: PolicyEvaluation(
-            name=name,
-            version=policy.version,
-            accumulators={
-                estimator: ESTIMATORS[estimator](replicates=replicates, seed=seed) for estimator in estimators
-            },
-        )
-        for name, policy in policies.items()
-    }
-    n_events = 0
-    n_invalid = 0
-    reasons: dict[str, int] = {}
-    reward_sum = 0.0
-
+    tally = Tally({name: policy.version for name, policy in policies.items()}, estimators, replicates, seed)
     for chunk in iter_store_log(path, chunk_size=chunk_size, on_invalid=on_invalid, **window):
-        n_invalid += chunk.report.n_invalid
-        for reason, count in chunk.report.reasons.items():
-            reasons[reason] = reasons.get(reason, 0) + count
+        tally.add_report(chunk.report)
         if not chunk.events:
             continue
 
         size = len(chunk.events)
-        rewards = np.array([event.reward for event in chunk.events])
-        logged = np.array([event.probability for event in chunk.events])
         predictions = [reward_model.predict(event) for event in chunk.events]
-        q_logged = np.array([q[event.chosen_index] for q, event in zip(predictions, chunk.events, strict=True)])
-
+        targets: dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
         for name, policy in policies.items():
             target = np.empty(size)
             q_target = np.empty(size)
@@ -203,24 +244,15 @@ def evaluate_store(
                 distribution = policy.distribution(event.request, event.actions)
                 target[row] = distribution[event.chosen_index]
                 q_target[row] = float(np.dot(distribution, q))
-            inputs = EstimatorInput(rewards, logged, target, q_logged, q_target)
-            evaluation = results[name]
-            update_all(list(evaluation.accumulators.values()), inputs, first_row=n_events)
-            evaluation.record_weights(inputs.importance_weights(), WEIGHT_SAMPLE_SIZE)
+            targets[name] = (target, q_target)
 
-        n_events += size
-        reward_sum += float(rewards.sum())
-
-    if n_events == 0:
-        raise InvalidInputError(
-            str(path), "has no valid joined decisions to replay; let reward windows close or check --since"
+        tally.add(
+            rewards=np.array([event.reward for event in chunk.events]),
+            logged=np.array([event.probability for event in chunk.events]),
+            q_logged=np.array([q[event.chosen_index] for q, event in zip(predictions, chunk.events, strict=True)]),
+            targets=targets,
         )
-    return Evaluation(
-        source=str(path),
-        n_events=n_events,
-        n_invalid=n_invalid,
-        invalid_reasons=reasons,
-        logged_value=reward_sum / n_events if n_events else math.nan,
-        policies=results,
-        level=level,
+
+    return tally.finish(
+        str(path), level, "has no valid joined decisions to replay; let reward windows close or check --since"
     )
