@@ -179,10 +179,6 @@ class ServerProcess:
         """Return the last 4,000 characters of the server's output."""
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
 
-    def cpu_seconds(self) -> float:
-        """Return the user plus system CPU time of the process so far, from /proc; NaN once it is gone."""
-        return cpu_seconds(self.pid)
-
     def read_counters(self, timeout_s: float = 10.0) -> dict[str, int]:
         """Send SIGUSR1 and return the call counters that the server prints in reply.
 

@@ -11,10 +11,13 @@ message sizes, doing nothing. The client runs in this process.
 Runs, for the floor and then the service: closed loop at each concurrency,
 open loop at a fixed rate (by default half the floor's highest closed-loop
 rate), and DecideStream with each stream count. The service also gets an open
-loop at half its own highest rate. Then, optionally, Decide with the learner
-busy, and the service as two processes on two ports. Each run records the
-servers' CPU time per call, read from /proc, which is steadier than latency
-on a shared machine.
+loop at half its own highest rate. With ``--learner-busy``, Decide is
+measured while the learner trains, once with the learner in the serving
+process and once in a ``loyalty-bandit learn`` process of its own. Last comes
+the scale-out layout: two serving processes on one port (SO_REUSEPORT) and one
+store, with the learner in a third process. Each run records the servers' CPU
+time per call, read from /proc, which is steadier than latency on a shared
+machine.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -36,7 +39,7 @@ from typing import Any
 import grpc
 import numpy as np
 import vowpal_wabbit_next as vw
-from benchlib import ServerProcess, environment, write_json
+from benchlib import ServerProcess, cpu_seconds, environment, write_json
 from loadgen import DECIDE, REWARD, RequestBodies, closed_loop, open_channel, open_loop, stream_run
 from workload import constant_response, context_feature_count, joined_events, realistic_request
 
@@ -50,6 +53,12 @@ HERE = Path(__file__).resolve().parent
 TARGET_RATIO_P50 = 1.3
 TARGET_RATIO_P99 = 2.0
 TARGET_STREAM_RPS = 5000.0
+
+BUSY_WINDOW_SECONDS = 1.0
+"""Reward window of the --learner-busy runs: every decision joins, and is learned, one second after it is made."""
+
+LEARNER_READY = re.compile(r"learning from ")
+"""The line ``loyalty-bandit learn`` prints once its learner thread runs."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -76,13 +85,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed-events", type=int, default=300, help="Events the model learns before the run.")
     parser.add_argument(
         "--learner-busy", action="store_true",
-        help="Also measure with a 1 s reward window and a reward stream, so the learner trains during the run.",
+        help="Also measure with a 1 s reward window and a reward stream, so the learner trains during the run: "
+        "once in the serving process and once in a separate 'loyalty-bandit learn' process.",
     )
     parser.add_argument("--reward-rate", type=float, default=50.0, help="Decide+Reward pairs per second sent by "
                         "the reward stream of --learner-busy.")
     parser.add_argument(
-        "--two-processes", action=argparse.BooleanOptionalAction, default=True,
-        help="Also measure two service processes on two ports, balanced by the client.",
+        "--scale-out", action=argparse.BooleanOptionalAction, default=True,
+        help="Also measure two serving processes on one port and one store, with the learner in a third process.",
     )
     parser.add_argument("--call-timeout", type=float, default=10.0, help="Deadline of each call, in seconds.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the synthetic requests and events.")
@@ -111,12 +121,18 @@ def _positive_list(option: str, text: str) -> list[int]:
 # Servers.
 
 
+SERVICE = "service"
+LEARNER = "learner"
+FLOOR = "floor"
+
+
 @dataclasses.dataclass
 class Server:
-    """A started server subprocess and where to reach it."""
+    """A started subprocess, its role (``service``, ``learner`` or ``floor``) and where to reach it."""
 
     name: str
     process: ServerProcess
+    role: str
     store_path: Path | None = None
 
     @property
@@ -124,28 +140,34 @@ class Server:
         return f"127.0.0.1:{self.process.port}"
 
 
-def cpu_seconds(pid: int) -> float:
-    """Return the user plus system CPU time of a process so far, from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    # After the command name, utime and stime are the 12th and 13th fields.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def serving_addresses(servers: list[Server]) -> list[str]:
+    """Return each distinct address that serves calls; processes sharing a port give one address."""
+    return list(dict.fromkeys(server.address for server in servers if server.role != LEARNER))
 
 
-def write_service_config(path: Path, store_path: Path, workers: int, learner_busy: bool) -> None:
+def write_service_config(
+    path: Path,
+    store_path: Path,
+    workers: int,
+    *,
+    port: int = 0,
+    reuse_port: bool = False,
+    learner_enabled: bool = True,
+    window_seconds: float | None = None,
+) -> None:
     lines = [
         "[service]",
         'host = "127.0.0.1"',
-        "port = 0",
+        f"port = {port}",
         f"max_workers = {workers}",
+        f"reuse_port = {json.dumps(reuse_port)}",
         "[store]",
         f"path = {json.dumps(str(store_path))}",
+        "[learner]",
+        f"enabled = {json.dumps(learner_enabled)}",
     ]
-    if learner_busy:
-        # Every decision joins one second after it is made, so the learner trains on all of them.
-        lines += ["[rewards]", "window_seconds = 1.0"]
+    if window_seconds is not None:
+        lines += ["[rewards]", f"window_seconds = {window_seconds}"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -170,17 +192,35 @@ def seed_model(store_path: Path, messages: list[pb.DecideRequest], events: int, 
     return record.version
 
 
-def start_service(
-    workdir: Path, name: str, messages: list[pb.DecideRequest], args: argparse.Namespace, *, learner_busy: bool
-) -> Server:
+def seeded_store(workdir: Path, name: str, messages: list[pb.DecideRequest], args: argparse.Namespace) -> Path:
+    """Create ``workdir/name`` with a store that contains a trained model; return the store's path."""
     folder = workdir / name
     folder.mkdir(parents=True)
     store_path = folder / "events.db"
     seed_model(store_path, messages, args.seed_events, args.seed)
-    config_path = folder / "service.toml"
-    write_service_config(config_path, store_path, args.workers, learner_busy)
+    return store_path
+
+
+def launch_service(store_path: Path, name: str, args: argparse.Namespace, **config: Any) -> Server:
+    """Start ``serve_service.py`` on ``store_path``; ``config`` goes to ``write_service_config``."""
+    config_path = store_path.parent / f"{name}.toml"
+    write_service_config(config_path, store_path, args.workers, **config)
     command = [sys.executable, str(HERE / "serve_service.py"), str(config_path)]
-    return Server(name, ServerProcess(command, folder / "server.log"), store_path)
+    return Server(name, ServerProcess(command, store_path.parent / f"{name}.log"), SERVICE, store_path)
+
+
+def launch_learner(store_path: Path, name: str, args: argparse.Namespace, **config: Any) -> Server:
+    """Start ``loyalty-bandit learn`` on ``store_path``, the joiner and learner without a server."""
+    config_path = store_path.parent / f"{name}.toml"
+    write_service_config(config_path, store_path, args.workers, **config)
+    command = [sys.executable, "-m", "loyalty_bandit.cli", "learn", "--config", str(config_path)]
+    process = ServerProcess(command, store_path.parent / f"{name}.log", ready_pattern=LEARNER_READY)
+    return Server(name, process, LEARNER, store_path)
+
+
+def start_service(workdir: Path, name: str, messages: list[pb.DecideRequest], args: argparse.Namespace) -> Server:
+    """Start one process that serves and learns, on a new store with a trained model."""
+    return launch_service(seeded_store(workdir, name, messages, args), name, args)
 
 
 def start_floor(workdir: Path, message: pb.DecideRequest, args: argparse.Namespace) -> tuple[Server, int]:
@@ -193,7 +233,7 @@ def start_floor(workdir: Path, message: pb.DecideRequest, args: argparse.Namespa
         sys.executable, str(HERE / "noop_server.py"),
         "--response", str(response_path), "--workers", str(args.workers),
     ]
-    return Server("floor", ServerProcess(command, folder / "server.log")), response.ByteSize()
+    return Server("floor", ServerProcess(command, folder / "server.log"), FLOOR), response.ByteSize()
 
 
 def stop_all(servers: list[Server]) -> None:
@@ -206,13 +246,58 @@ def stop_all(servers: list[Server]) -> None:
 
 
 def measured(servers: list[Server], run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run one load and add the servers' CPU time per successful call."""
-    before = [cpu_seconds(server.process.pid) for server in servers]
+    """Run one load and add the servers' CPU time per successful call.
+
+    ``server_cpu_ms_per_call`` divides the CPU time of all the processes by
+    the client's successful calls. With more than one process, ``processes``
+    also lists each one's CPU time, and ``calls`` as counted by a serving
+    process itself (all methods, including calls from other clients such as
+    the reward stream). A serving process's ``cpu_ms_per_call`` is per call
+    it counted. The learner's is per successful call of the client, the CPU
+    it adds to each call of the layout.
+    """
+    several = len(servers) > 1
+    # The counters are read outside the CPU window, so that handling SIGUSR1 does not count as work.
+    counters_before = [read_counters(server) for server in servers] if several else []
+    cpu_before = [cpu_seconds(server.process.pid) for server in servers]
     result = run()
-    used = sum(cpu_seconds(server.process.pid) - start for server, start in zip(servers, before, strict=True))
+    cpu_used = [cpu_seconds(server.process.pid) - start for server, start in zip(servers, cpu_before, strict=True)]
+    counters_after = [read_counters(server) for server in servers] if several else []
+
+    used = sum(cpu_used)
     result["server_cpu_s"] = used
     result["server_cpu_ms_per_call"] = 1000.0 * used / result["count"] if result["count"] else None
+    if several:
+        result["processes"] = [
+            process_usage(server, cpu, before, after, result["count"])
+            for server, cpu, before, after in zip(servers, cpu_used, counters_before, counters_after, strict=True)
+        ]
+        served = [entry["calls"] for entry in result["processes"] if entry["role"] == SERVICE]
+        # Share of the calls served by the busiest serving process: 1.0 means one process got every connection.
+        result["busiest_process_share"] = max(served) / sum(served) if len(served) > 1 and sum(served) else None
     return result
+
+
+def read_counters(server: Server) -> dict[str, int] | None:
+    """Return the call counters of a ``serve_service.py`` process, or None for the other processes."""
+    return server.process.read_counters() if server.role == SERVICE else None
+
+
+def process_usage(
+    server: Server, cpu_s: float, before: dict[str, int] | None, after: dict[str, int] | None, client_calls: int
+) -> dict[str, Any]:
+    """Describe one process's share of a run: its CPU time and the calls it served."""
+    entry: dict[str, Any] = {"name": server.name, "role": server.role, "pid": server.process.pid, "cpu_s": cpu_s}
+    if before is None or after is None:
+        entry["calls"] = None
+        entry["cpu_ms_per_call"] = 1000.0 * cpu_s / client_calls if client_calls else None
+        return entry
+    by_method = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+    calls = sum(by_method.values())
+    entry["calls"] = calls
+    entry["calls_by_method"] = by_method
+    entry["cpu_ms_per_call"] = 1000.0 * cpu_s / calls if calls else None
+    return entry
 
 
 def check_decide(address: str, bodies: RequestBodies, timeout_s: float) -> pb.DecideResponse:
@@ -237,7 +322,7 @@ def standard_runs(
     servers: list[Server], bodies: RequestBodies, args: argparse.Namespace, tag: str, rate: float | None
 ) -> dict[str, Any]:
     """Run the closed-loop runs, then the open loop at ``rate`` (or at half the best closed-loop rate)."""
-    addresses = [server.address for server in servers]
+    addresses = serving_addresses(servers)
     runs: dict[str, Any] = {"warmup": warm_up(addresses, bodies, args, tag)}
     for concurrency in args.concurrency:
         runs[f"closed_c{concurrency}"] = measured(servers, lambda c=concurrency: closed_loop(
@@ -256,7 +341,7 @@ def standard_runs(
 
 
 def stream_runs(servers: list[Server], bodies: RequestBodies, args: argparse.Namespace, tag: str) -> dict[str, Any]:
-    addresses = [server.address for server in servers]
+    addresses = serving_addresses(servers)
     runs: dict[str, Any] = {}
     for streams in args.streams:
         runs[f"stream_s{streams}"] = measured(servers, lambda s=streams: stream_run(
@@ -342,7 +427,7 @@ def decide_phase(
     rate: float, servers: list[Server],
 ) -> dict[str, Any]:
     """Measure the service with a trained model, the learner idle (the default 7-day reward window)."""
-    decide = start_service(workdir, "decide", messages, args, learner_busy=False)
+    decide = start_service(workdir, "decide", messages, args)
     servers.append(decide)
     response = check_decide(decide.address, bodies, args.call_timeout)
     if response.policy != "vw-cb":
@@ -372,32 +457,44 @@ def learner_busy_runs(
     args: argparse.Namespace,
     rate: float,
     servers: list[Server],
+    *,
+    out_of_process: bool,
 ) -> dict[str, Any]:
     """Measure Decide while the learner trains on every decision, one second after it is made.
 
-    The open loop runs at ``rate``, the rate of the quiet service's
-    ``open_half_own_max`` run, so the two can be compared.
+    With ``out_of_process``, the serving process runs with ``learner.enabled =
+    false``. A ``loyalty-bandit learn`` process on the same store joins, learns
+    and publishes, and the serving process loads each new snapshot from the
+    registry. Otherwise one process serves and learns. The open loop runs at
+    ``rate``, the rate of the quiet service's ``open_half_own_max`` run, so
+    the runs can be compared.
     """
-    busy = start_service(workdir, "busy", messages, args, learner_busy=True)
+    name = "busy_out_of_process" if out_of_process else "busy"
+    store_path = seeded_store(workdir, name, messages, args)
+    busy = launch_service(
+        store_path, "serve", args, window_seconds=BUSY_WINDOW_SECONDS, learner_enabled=not out_of_process
+    )
     servers.append(busy)
-    runs: dict[str, Any] = {}
+    if out_of_process:
+        servers.append(launch_learner(store_path, "learn", args, window_seconds=BUSY_WINDOW_SECONDS))
+
+    runs: dict[str, Any] = {"learner": "own process" if out_of_process else "serving process"}
     stream = RewardStream(busy.address, bodies, args.reward_rate, 4 * args.duration + 60, args.call_timeout)
     try:
-        runs["warmup"] = warm_up([busy.address], bodies, args, "busy")
+        runs["warmup"] = warm_up([busy.address], bodies, args, name)
         runs["learner_published"] = wait_for_new_model(busy.address, bodies, args)
         runs["closed_c1"] = measured(servers, lambda: closed_loop(
             [busy.address], bodies, concurrency=1, requests=args.requests, duration_s=args.duration,
-            tag="busy-c1", call_timeout_s=args.call_timeout,
+            tag=f"{name}-c1", call_timeout_s=args.call_timeout,
         ))
         runs["open_half_own_max"] = measured(servers, lambda: open_loop(
             [busy.address], bodies, rate=rate, requests=args.requests, duration_s=args.duration,
-            tag="busy-open", call_timeout_s=args.call_timeout,
+            tag=f"{name}-open", call_timeout_s=args.call_timeout,
         ))
     finally:
         runs["reward_stream"] = stream.stop()
     stop_all(servers)
-    if busy.store_path is not None:
-        runs["store_after"] = store_counts(busy.store_path)
+    runs["store_after"] = store_counts(store_path)
     return runs
 
 
@@ -416,30 +513,73 @@ def wait_for_new_model(address: str, bodies: RequestBodies, args: argparse.Names
     return {"seeded_version": first, "served_version": version, "waited_s": time.monotonic() - start}
 
 
-def two_process_runs(
+def warm_up_every_process(
+    servers: list[Server], address: str, bodies: RequestBodies, args: argparse.Namespace, max_rounds: int = 5
+) -> tuple[dict[str, Any], int]:
+    """Warm up through the shared port until each serving process has served warm-up calls, or ``max_rounds`` times.
+
+    The kernel picks the process per connection, so one round can miss a
+    process. Returns the last round's result and the number of rounds.
+    """
+    serving = [server for server in servers if server.role == SERVICE]
+    before = [sum(server.process.read_counters().values()) for server in serving]
+    rounds = 0
+    while True:
+        rounds += 1
+        result = warm_up([address], bodies, args, f"scale-out-{rounds}")
+        after = [sum(server.process.read_counters().values()) for server in serving]
+        if all(now > start for now, start in zip(after, before, strict=True)) or rounds >= max_rounds:
+            return result, rounds
+
+
+def scale_out_runs(
     workdir: Path,
     messages: list[pb.DecideRequest],
     bodies: RequestBodies,
     args: argparse.Namespace,
     servers: list[Server],
 ) -> dict[str, Any]:
-    """Measure two service processes on two ports, each with its own store; the client balances them."""
-    for index in range(2):
-        servers.append(start_service(workdir, f"process{index}", messages, args, learner_busy=False))
-    addresses = [server.address for server in servers]
-    # At least one client thread and one stream per process.
-    concurrency = max(*args.concurrency, 2)
-    streams = max(*args.streams, 2)
-    runs: dict[str, Any] = {"warmup": warm_up(addresses, bodies, args, "two")}
-    runs["closed"] = measured(servers, lambda: closed_loop(
-        addresses, bodies, concurrency=concurrency, requests=args.requests, duration_s=args.duration,
-        tag="two-closed", call_timeout_s=args.call_timeout,
-    ))
-    runs["stream"] = measured(servers, lambda: stream_run(
-        addresses, bodies, streams=streams, requests=args.stream_requests, duration_s=args.duration,
-        tag="two-stream", call_timeout_s=args.call_timeout,
-    ))
+    """Measure two serving processes on one port and one store, with the learner in a third process.
+
+    Both serving processes set SO_REUSEPORT before they bind. The first binds
+    a free port and the second binds that same port. The kernel then hands
+    each new connection to one of them, so each client thread and each stream
+    opens its own channel, and ``busiest_process_share`` shows how the
+    connections fell. The learner is idle as in ``decide_runs``, because the
+    reward window is the default 7 days.
+    """
+    store_path = seeded_store(workdir, "scale_out", messages, args)
+    first = launch_service(store_path, "serve0", args, reuse_port=True, learner_enabled=False)
+    servers.append(first)
+    second = launch_service(
+        store_path, "serve1", args, port=first.process.port, reuse_port=True, learner_enabled=False
+    )
+    servers.append(second)
+    if second.process.port != first.process.port:
+        raise RuntimeError(f"the second serving process bound port {second.process.port}, "
+                           f"not the first one's port {first.process.port}")
+    servers.append(launch_learner(store_path, "learn", args))
+
+    address = first.address
+    response = check_decide(address, bodies, args.call_timeout)
+    if response.policy != "vw-cb":
+        print(f"warning: the scale-out service served policy {response.policy!r}, not the VW model",
+              file=sys.stderr)
+    runs: dict[str, Any] = {
+        "port": first.process.port,
+        "layout": [{"name": server.name, "role": server.role, "pid": server.process.pid} for server in servers],
+        "response_policy": response.policy,
+    }
+    runs["warmup"], runs["warmup_rounds"] = warm_up_every_process(servers, address, bodies, args)
+    for concurrency in args.concurrency:
+        runs[f"closed_c{concurrency}"] = measured(servers, lambda c=concurrency: closed_loop(
+            [address], bodies, concurrency=c, requests=args.requests, duration_s=args.duration,
+            tag=f"scale-out-c{c}", call_timeout_s=args.call_timeout,
+        ))
+    runs["max_closed_rps"] = max(runs[f"closed_c{c}"]["rps"] for c in args.concurrency)
+    runs.update(stream_runs(servers, bodies, args, "scale-out"))
     stop_all(servers)
+    runs["store_after"] = store_counts(store_path)
     return runs
 
 
@@ -497,24 +637,58 @@ def headline(floor: dict[str, Any], decide: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def scale_out_ratios(scale_out: dict[str, Any], decide: dict[str, Any]) -> dict[str, float | None]:
+    """Divide each scale-out rate by the one-process rate of the run with the same name."""
+    ratios = {
+        name: _ratio(run["rps"], decide[name]["rps"])
+        for name, run in scale_out.items()
+        if name.startswith(("closed_c", "stream_s")) and name in decide
+    }
+    ratios["max_closed"] = _ratio(scale_out["max_closed_rps"], decide["max_closed_rps"])
+    return ratios
+
+
+def learner_placement(in_process: dict[str, Any], out_of_process: dict[str, Any]) -> dict[str, Any]:
+    """Compare Decide latency with the learner in the serving process and in a process of its own."""
+    comparison: dict[str, Any] = {}
+    for run in ("closed_c1", "open_half_own_max"):
+        comparison[run] = {
+            key: {
+                "in_process": in_process[run][key],
+                "out_of_process": out_of_process[run][key],
+                "ratio_out_over_in": _ratio(out_of_process[run][key], in_process[run][key]),
+            }
+            for key in ("p50_ms", "p99_ms", "max_ms")
+        }
+    comparison["models_published"] = {
+        "in_process": in_process["store_after"]["models"],
+        "out_of_process": out_of_process["store_after"]["models"],
+    }
+    return comparison
+
+
 def _cell(value: float | None, width: int = 8) -> str:
     return f"{value:>{width}.2f}" if value is not None else f"{'-':>{width}}"
 
 
 def print_table(results: dict[str, Any]) -> None:
     """Print one line per measured run on standard error."""
-    print(f"{'run':<32} {'count':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+    print(f"{'run':<46} {'count':>6} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
           f"{'rps':>8} {'srv cpu ms':>10}", file=sys.stderr)
-    for group in ("floor_runs", "decide_runs", "learner_busy", "two_processes"):
+    for group in ("floor_runs", "decide_runs", "learner_busy", "learner_busy_out_of_process", "scale_out"):
         for name, run in results.get(group, {}).items():
             if not isinstance(run, dict) or "p50_ms" not in run or name == "warmup":
                 continue
             print(
-                f"{group + '.' + name:<32} {run['count']:>6} {run['errors']:>4} {_cell(run['p50_ms'])} "
+                f"{group + '.' + name:<46} {run['count']:>6} {run['errors']:>4} {_cell(run['p50_ms'])} "
                 f"{_cell(run['p95_ms'])} {_cell(run['p99_ms'])} {_cell(run['max_ms'])} {run['rps']:>8.0f} "
                 f"{_cell(run.get('server_cpu_ms_per_call'), 10)}",
                 file=sys.stderr,
             )
+            for process in run.get("processes", []):
+                calls = "-" if process["calls"] is None else str(process["calls"])
+                print(f"    {process['name']:<8} {process['role']:<8} calls {calls:>6}  cpu ms/call "
+                      f"{_cell(process['cpu_ms_per_call'])}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -546,9 +720,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             results["decide_runs"] = decide_phase(workdir, messages, bodies, args, rate, servers)
             if args.learner_busy:
                 own_half = results["decide_runs"]["open_half_own_max"]["target_rate"]
-                results["learner_busy"] = learner_busy_runs(workdir, messages, bodies, args, own_half, servers)
-            if args.two_processes:
-                results["two_processes"] = two_process_runs(workdir, messages, bodies, args, servers)
+                results["learner_busy"] = learner_busy_runs(
+                    workdir, messages, bodies, args, own_half, servers, out_of_process=False
+                )
+                results["learner_busy_out_of_process"] = learner_busy_runs(
+                    workdir, messages, bodies, args, own_half, servers, out_of_process=True
+                )
+            if args.scale_out:
+                results["scale_out"] = scale_out_runs(workdir, messages, bodies, args, servers)
         except BaseException:
             for server in servers:
                 print(f"--- output of {server.name} (pid {server.process.pid}):\n{server.process.log_text()}",
@@ -558,10 +737,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             stop_all(servers)
 
     results.update(headline(results["floor_runs"], results["decide_runs"]))
-    if "two_processes" in results:
-        two = results["two_processes"]
-        two["ratio_closed_rps_two_over_one"] = _ratio(two["closed"]["rps"], results["decide"]["rps"])
-        two["ratio_stream_rps_two_over_one"] = _ratio(two["stream"]["rps"], results["stream"]["rps"])
+    if "learner_busy" in results:
+        results["learner_placement"] = learner_placement(
+            results["learner_busy"], results["learner_busy_out_of_process"]
+        )
+    if "scale_out" in results:
+        results["scale_out"]["ratio_rps_to_one_process"] = scale_out_ratios(
+            results["scale_out"], results["decide_runs"]
+        )
     print_table(results)
     if args.json:
         write_json(args.json, results)

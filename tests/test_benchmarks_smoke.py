@@ -72,12 +72,27 @@ def test_latency_writes_documented_keys(tmp_path):
         for name in ("closed_c1", "closed_c2", "open", "stream_s1", "stream_s2"):
             check_run(f"{group}.{name}", result[group][name])
     check_run("decide_runs.open_half_own_max", result["decide_runs"]["open_half_own_max"])
-    check_run("learner_busy.closed_c1", result["learner_busy"]["closed_c1"])
-    check_run("learner_busy.open_half_own_max", result["learner_busy"]["open_half_own_max"])
-    assert result["learner_busy"]["reward_stream"]["errors"] == 0
-    check_run("two_processes.closed", result["two_processes"]["closed"])
-    check_run("two_processes.stream", result["two_processes"]["stream"])
-    assert result["two_processes"]["closed"]["servers"] == 2
+    for group in ("learner_busy", "learner_busy_out_of_process"):
+        check_run(f"{group}.closed_c1", result[group]["closed_c1"])
+        check_run(f"{group}.open_half_own_max", result[group]["open_half_own_max"])
+        assert result[group]["reward_stream"]["errors"] == 0
+        assert result[group]["store_after"]["decisions_joined"] > 0, f"{group}: the learner joined nothing"
+    out_of_process = result["learner_busy_out_of_process"]["closed_c1"]["processes"]
+    assert [process["role"] for process in out_of_process] == ["service", "learner"]
+    for run in ("closed_c1", "open_half_own_max"):
+        assert result["learner_placement"][run]["p99_ms"]["ratio_out_over_in"] > 0
+
+    scale_out = result["scale_out"]
+    assert scale_out["response_policy"] == "vw-cb"
+    assert [process["role"] for process in scale_out["layout"]] == ["service", "service", "learner"]
+    assert 1 <= scale_out["warmup_rounds"] <= 5
+    for name in ("closed_c1", "closed_c2", "stream_s1", "stream_s2"):
+        run = scale_out[name]
+        check_run(f"scale_out.{name}", run)
+        assert run["servers"] == 1, f"scale_out.{name}: the client used {run['servers']} addresses, not one port"
+        served = [process["calls"] for process in run["processes"] if process["role"] == "service"]
+        assert sum(served) == run["count"], f"scale_out.{name}: processes counted {served}, client {run['count']}"
+        assert scale_out["ratio_rps_to_one_process"][name] > 0
 
 
 @pytest.mark.timeout(300)
