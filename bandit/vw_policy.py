@@ -52,7 +52,7 @@ class VWPolicy:
     def __init__(self, model_data: bytes, version: str, vw_args: Sequence[str] = ()) -> None:
         try:
             if model_data:
-                self._workspace = vw.Workspace(model_data=model_data)
+                self._workspace = vw.Workspace(["--quiet"], model_data=model_data)
             else:
                 self._workspace = vw.Workspace(list(vw_args))
         except Exception as error:  # vowpal_wabbit_next raises plain RuntimeError on bad data.
@@ -105,6 +105,18 @@ class VWPolicy:
         for index, probability in prediction:
             probabilities[index] = probability
         return normalise(probabilities, self._version)
+
+
+def reconfigure_model(model_bytes: bytes, args: Sequence[str]) -> bytes:
+    """Return the model with some options replaced, such as ``["--epsilon", "0.05"]``.
+
+    VW keeps the learned weights and applies the new exploration options.
+    """
+    try:
+        workspace = vw.Workspace(["--quiet", *args], model_data=model_bytes)
+    except Exception as error:  # vowpal_wabbit_next raises plain RuntimeError on bad options.
+        raise ModelError(f"failed to apply {list(args)} to the model: {error}") from error
+    return workspace.serialize()
 
 
 def normalise(probabilities: npt.NDArray[np.float64], version: str) -> npt.NDArray[np.float64]:

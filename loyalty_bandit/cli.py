@@ -63,6 +63,9 @@ def main_options(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if log_level.upper() != "DEBUG":
+        # vowpal_wabbit_next logs its driver's progress lines at INFO, one per model loaded.
+        logging.getLogger("vowpal_wabbit_next").setLevel(logging.WARNING)
 
 
 @app.command()
@@ -80,7 +83,7 @@ def serve(
         **{"service.host": host, "service.port": port, "store.path": str(store) if store else None},
     )
     service = Service(config)
-    port_bound = service.start()
+    port_bound = service.start()  # A failure to bind closes the store and raises ConfigError.
     typer.echo(f"loyalty-bandit serving on {config.service.host}:{port_bound}", err=True)
 
     _wait_for_stop_signal()
@@ -154,8 +157,14 @@ def models(config_path: ConfigOption = None, store: StoreOption = None) -> None:
     from bandit.store.registry import ModelRegistry
 
     config = _config(config_path, **{"store.path": str(store) if store else None})
+    if not Path(config.store.path).exists():
+        raise typer.BadParameter(f"store {config.store.path!r} not found; pass --store PATH")
     registry = ModelRegistry(config.store.path, config.store.model_dir or None)
     try:
+        if not registry.list_models():
+            typer.echo("no model versions stored yet: the service serves the cold-start policy")
+        else:
+            typer.echo("* = served now; lineage -1 = stored, never served")
         active = registry.head()
         for record in registry.list_models():
             marker = "*" if active is not None and record.version == active.version else " "
@@ -208,6 +217,10 @@ def demo(
     """Run the whole loop on simulated members and, if found, the Open Bandit Dataset."""
     from loyalty_bandit.demo import DemoOptions, run_demo
     from replay.report import write_json
+
+    if logging.getLogger().level > logging.DEBUG:
+        # The demo draws progress bars; the service's INFO lines would break them up.
+        logging.getLogger("bandit").setLevel(logging.WARNING)
 
     options = DemoOptions(
         seed=seed, requests=requests, rate=rate, clients=clients, members=members,

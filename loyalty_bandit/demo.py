@@ -2,11 +2,12 @@
 
 1. Start the service on a free loopback port with a fresh store.
 2. Drive simulated members through gRPC clients at a fixed rate; send each
-   reward after its (time-compressed) delay; the model learns online.
-3. Train a candidate on the earlier part of the log, with less exploration
-   than the live model, and replay it, the model that was live when the later
-   part began, the RFM rules and uniform random on the later part, each
-   beside its true value from the simulator.
+   reward after its (time-compressed) delay; a learner beside the service
+   trains online and the service follows its snapshots.
+3. Freeze the model for the rest of the traffic, the evaluation phase, and
+   replay on it: the frozen live model, the same model with less exploration
+   (the candidate), the RFM rules and uniform random, each beside its true
+   value from the simulator.
 4. Promote the candidate through the gate against the live model, and check
    that the running service then serves it.
 5. Evaluate BTS on the Open Bandit Dataset when the sample is found.
@@ -32,12 +33,15 @@ from rich.table import Table
 from bandit.client import DecisionClient
 from bandit.config import load_config
 from bandit.domain import DecisionRequest, JointAction
+from bandit.engine import PolicyHolder
+from bandit.learner import Learner
 from bandit.policy_api import Policy
 from bandit.service.server import Service
 from bandit.simulator import Simulator
-from bandit.store.reader import split_time
-from bandit.store.registry import SOURCE_IMPORT
-from bandit.vw_policy import VWPolicy
+from bandit.store.event_store import EventStore
+from bandit.store.registry import SOURCE_IMPORT, ModelRegistry
+from bandit.vw_policy import UniformPolicy as ColdStartPolicy
+from bandit.vw_policy import VWPolicy, reconfigure_model
 from loyalty_bandit.datasets import find_obd_dir
 from replay.evaluate import Evaluation, evaluate_store
 from replay.gate import GateConfig, check_gate
@@ -45,11 +49,20 @@ from replay.policies.baselines import UniformPolicy
 from replay.policies.rfm import RFMPolicy, default_rules_path
 from replay.report import write_evaluation_report, write_json
 from replay.service_log import iter_store_log
-from replay.train import train_from_store
 
 logger = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86400.0
+
+LOW_ESS = 200.0
+"""Effective sample size below which the demo marks an estimate as unreliable (a rule of thumb)."""
+
+POLICY_DESCRIPTIONS = {
+    "learned": "the candidate: the live model's weights with lower exploration",
+    "live": "the model the service served, frozen, during the evaluation phase",
+    "rfm": "RFM segment rules (bandit/data/rfm_rules.toml), what loyalty programs run today",
+    "uniform": "uniform random over the eligible triples",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,13 +81,13 @@ class DemoOptions:
     """Reward window in simulated days; the simulator's longest redemption delay is about 21 days."""
     slots: tuple[str, ...] = ("now", "this_evening", "tomorrow_morning")
     """Timing slots offered. Fewer joint actions give replay more overlap per event."""
-    train_fraction: float = 0.6
-    passes: int = 3
+    split_fraction: float = 0.6
+    """Share of the requests served while the model learns; the rest are served frozen and replayed."""
     replicates: int = 300
     epsilon: float = 0.4
     """Exploration of the online model that serves the traffic."""
     candidate_epsilon: float = 0.05
-    """Exploration of the retrained candidate: less than online, which is what it is tested for."""
+    """Exploration of the candidate: the live model's weights with less exploration."""
     out_dir: Path = Path("demo-output")
     obd_dir: Path | None = None
     time_limit_seconds: float = 900.0
@@ -131,9 +144,9 @@ class RewardScheduler:
 
 
 def _drive_traffic(
-    options: DemoOptions, simulator: Simulator, port: int, progress: Progress
+    options: DemoOptions, simulator: Simulator, port: int, progress: Progress, requests: int, description: str
 ) -> dict[str, int]:
-    """Send ``options.requests`` Decide calls at ``options.rate`` from several clients."""
+    """Send ``requests`` Decide calls at ``options.rate`` from several clients, then the last rewards."""
     lock = threading.Lock()
     next_index = itertools.count()
     counts = {"decided": 0, "errors": 0, "rewards_scheduled": 0, "rewards_after_window": 0}
@@ -141,7 +154,7 @@ def _drive_traffic(
     window = options.window_days * options.day_seconds
     start = time.monotonic()
     deadline = start + options.time_limit_seconds
-    task = progress.add_task("decisions over gRPC", total=options.requests)
+    task = progress.add_task(description, total=requests)
     reward_client = DecisionClient(f"127.0.0.1:{port}")
     scheduler = RewardScheduler(reward_client)
 
@@ -149,7 +162,7 @@ def _drive_traffic(
         with DecisionClient(f"127.0.0.1:{port}") as client:
             while True:
                 index = next(next_index)
-                if index >= options.requests or time.monotonic() > deadline:
+                if index >= requests or time.monotonic() > deadline:
                     return
                 delay = start + index / options.rate - time.monotonic()
                 if delay > 0:
@@ -185,10 +198,12 @@ def _drive_traffic(
     for thread in threads:
         thread.join()
 
-    drain = progress.add_task("rewards still to send", total=None)
+    waiting = scheduler.pending()
+    drain = progress.add_task("sending the last delayed rewards", total=max(waiting, 1))
     while scheduler.pending() and time.monotonic() < deadline:
-        progress.update(drain, description=f"rewards still to send: {scheduler.pending()}")
+        progress.update(drain, completed=waiting - scheduler.pending())
         time.sleep(0.2)
+    progress.update(drain, completed=max(waiting, 1))
     scheduler.close()
     reward_client.close()
     counts["rewards_sent"] = scheduler.sent
@@ -196,15 +211,29 @@ def _drive_traffic(
     return counts
 
 
-def _wait_for_learning(service: Service, window_seconds: float, deadline: float) -> None:
-    """Wait until every window has closed and the learner has published what it learned."""
+def _wait_for_windows(service: Service, window_seconds: float, deadline: float) -> None:
+    """Wait until every decision's reward window has closed, then join them all."""
     time.sleep(window_seconds)
     while time.monotonic() < deadline:
-        joined = service.store.max_join_seq()
-        pending = service.store.count("decisions") - joined
-        if pending == 0 and service.learner.unpublished_events == 0 and service.learner.learned_through >= joined:
+        service.store.join_closed(time.time()).result(timeout=60)
+        if service.store.max_join_seq() >= service.store.count("decisions"):
             return
         time.sleep(0.2)
+
+
+def _wait_for_learner(learner: Learner, service: Service, window_seconds: float, deadline: float) -> None:
+    """Wait until the learner has learned every decision so far, then stop it and wait for the service to serve it.
+
+    Join sequence numbers count joined decisions from 1, so the learner has
+    seen every decision once its mark reaches the number of decisions.
+    """
+    time.sleep(window_seconds)
+    while time.monotonic() < deadline and learner.learned_through < service.store.count("decisions"):
+        time.sleep(0.2)
+    learner.stop()
+    head = service.registry.head()
+    while time.monotonic() < deadline and head is not None and service.policies.current().version != head.version:
+        time.sleep(0.1)
 
 
 def _true_values(
@@ -223,15 +252,20 @@ def _true_values(
 
 
 def _summary_table(evaluation: Evaluation, truth: dict[str, float]) -> Table:
-    table = Table(title=f"Replay on {evaluation.n_events} later events ({evaluation.level:.0%} bootstrap)")
-    for column in ("policy", "estimator", "estimate", "interval", "true value"):
+    table = Table(
+        title=f"Replay on {evaluation.n_events} evaluation-phase events ({evaluation.level:.0%} bootstrap)",
+        caption=f"ESS: effective sample size of the importance weights. Below {LOW_ESS:.0f}, an interval "
+        "can miss the true value: rewards are heavy-tailed and rarely logged for that policy's choices.",
+    )
+    for column in ("policy", "estimator", "estimate", "interval", "true value", "ESS"):
         table.add_column(column)
     for name, policy in evaluation.policies.items():
         for estimator in ("ips", "snips", "dr"):
             estimate = policy.estimate(estimator, "bootstrap", evaluation.level)
+            ess = estimate.diagnostics.ess if estimate.diagnostics is not None else float("nan")
             table.add_row(
                 name, estimator, f"{estimate.value:.4f}", f"[{estimate.ci_low:.4f}, {estimate.ci_high:.4f}]",
-                f"{truth[name]:.4f}",
+                f"{truth[name]:.4f}", f"{ess:.0f}" + (" (low)" if ess < LOW_ESS else ""),
             )
     return table
 
@@ -248,19 +282,20 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
     store = str(out_dir / "demo.db")
     window_seconds = options.window_days * options.day_seconds
 
-    config = load_config(
-        None,
-        {
-            "service.port": 0,
-            "store.path": store,
-            "rewards.window_seconds": window_seconds,
-            "learner.join_interval_seconds": 0.2,
-            "learner.snapshot_every_events": 500,
-            "learner.registry_poll_seconds": 0.2,
-            "policy.epsilon": options.epsilon,
-            "policy.seed": options.seed,
-        },
-    )
+    settings = {
+        "service.port": 0,
+        "store.path": store,
+        "rewards.window_seconds": window_seconds,
+        "learner.join_interval_seconds": 0.2,
+        "learner.snapshot_every_events": 500,
+        "learner.registry_poll_seconds": 0.2,
+        "policy.epsilon": options.epsilon,
+        "policy.seed": options.seed,
+    }
+    # The service only serves; a learner beside it (as 'loyalty-bandit learn' would be)
+    # trains during the learning phase and stops, which freezes the model for evaluation.
+    config = load_config(None, {**settings, "learner.enabled": False})
+    learner_config = load_config(None, settings)
     simulator = Simulator(
         seed=options.seed,
         n_members=options.members,
@@ -269,60 +304,83 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
     )
     service = Service(config)
     port = service.start()
+    learner_store = EventStore(
+        store, window_seconds=window_seconds, default_reward=0.0, aggregation=config.rewards.aggregation
+    )
+    learner_registry = ModelRegistry(store)
+    learner = Learner(learner_config, learner_store, learner_registry, PolicyHolder(ColdStartPolicy()))
+    learner.restore()
+    learner.start()
     console.print(f"service on 127.0.0.1:{port}, store {store}")
     started = time.monotonic()
-    result: dict[str, Any] = {"options": {k: str(v) for k, v in dataclasses.asdict(options).items()}}
+    result: dict[str, Any] = {"options": _json_options(options)}
 
     try:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        deadline = started + options.time_limit_seconds
+        learning_requests = int(options.requests * options.split_fraction)
         with Progress(*columns, console=console, transient=False) as progress:
-            traffic = _drive_traffic(options, simulator, port, progress)
-            learning = progress.add_task("closing reward windows and learning", total=None)
-            _wait_for_learning(service, window_seconds, started + options.time_limit_seconds)
-            progress.update(learning, completed=1, total=1)
-        result["traffic"] = traffic
-        online_head = service.registry.head()
-        result["online_model"] = online_head.version if online_head is not None else None
+            learning_traffic = _drive_traffic(
+                options, simulator, port, progress, learning_requests, "decisions, model learning online"
+            )
+            learning = progress.add_task("closing reward windows, learning the last events", total=1)
+            _wait_for_learner(learner, service, window_seconds, deadline)
+            progress.update(learning, completed=1)
 
-        console.print("training a candidate on the earlier part of the log")
-        boundary = split_time(store, options.train_fraction)
-        candidate_config = dataclasses.replace(config.policy, epsilon=options.candidate_epsilon)
-        trained = train_from_store(store, candidate_config, decided_before=boundary, passes=options.passes)
-        record = service.registry.publish(
-            trained.model_bytes, parent="", lineage=-1, source=SOURCE_IMPORT,
-            events_learned=trained.events, vw_args=trained.vw_args,
-        )
-        live = _live_at(service, boundary)
-        policies: dict[str, Policy] = {
-            "bandit": VWPolicy(trained.model_bytes, record.version),
-            "live": live,
-            "rfm": RFMPolicy.from_toml(default_rules_path()),
-            "uniform": UniformPolicy(),
+            live_record = service.registry.head()
+            boundary = time.time()
+            evaluation_traffic = _drive_traffic(
+                options, simulator, port, progress, options.requests - learning_requests,
+                "decisions, model frozen for evaluation",
+            )
+            closing = progress.add_task("closing reward windows", total=1)
+            _wait_for_windows(service, window_seconds, deadline)
+            progress.update(closing, completed=1)
+        result["traffic"] = {
+            key: learning_traffic[key] + evaluation_traffic[key] for key in learning_traffic
         }
+        result["live_model"] = live_record.version if live_record is not None else None
+        policies: dict[str, Policy] = {}
+        candidate_record = None
+        if live_record is not None:
+            live_bytes = service.registry.load_bytes(live_record)
+            learned_bytes = reconfigure_model(live_bytes, ["--epsilon", str(options.candidate_epsilon)])
+            candidate_record = service.registry.publish(
+                learned_bytes, parent=live_record.version, lineage=-1, source=SOURCE_IMPORT,
+                events_learned=live_record.events_learned, vw_args=live_record.vw_args,
+            )
+            policies["learned"] = VWPolicy(learned_bytes, candidate_record.version)
+            policies["live"] = VWPolicy(live_bytes, live_record.version)
+        else:
+            console.print("no model was learned before the evaluation phase; replaying the baselines only")
+        policies["rfm"] = RFMPolicy.from_toml(default_rules_path())
+        policies["uniform"] = UniformPolicy()
 
-        console.print("replaying policies on the later part of the log")
+        console.print(f"replaying policies on the {options.requests - learning_requests} frozen-phase decisions")
         evaluation = evaluate_store(
             store, policies, replicates=options.replicates, seed=options.seed, decided_from=boundary
         )
         truth = _true_values(simulator, store, policies, boundary)
-        gate = check_gate(evaluation, "bandit", "live", GateConfig(estimator="dr", min_lift=0.0, min_ess=50.0))
         console.print(_summary_table(evaluation, truth))
 
-        promoted = "live"
+        gate = None
         served_version = ""
-        if gate.passed:
-            service.registry.promote(record.version, {"gate": gate.to_dict()}, service.store.max_join_seq())
-            deadline = time.monotonic() + 30.0
-            while time.monotonic() < deadline and not _serves(service, record.version):
-                time.sleep(0.1)
-            served_version = _probe(port, simulator)
-            promoted = "bandit"
-            console.print(
-                f"gate passed (DR lift {gate.lift.value:.4f}, lower bound {gate.lift.ci_low:.4f}): "
-                f"promoted {record.version}; the service now answers with model {served_version}"
-            )
-        else:
-            console.print("gate failed, the live model stays: " + "; ".join(gate.reasons))
+        if candidate_record is not None:
+            gate = check_gate(evaluation, "learned", "live", GateConfig(estimator="dr", min_lift=0.0, min_ess=50.0))
+            if gate.passed:
+                service.registry.promote(
+                    candidate_record.version, {"gate": gate.to_dict()}, service.store.max_join_seq()
+                )
+                deadline = time.monotonic() + 30.0
+                while time.monotonic() < deadline and not _serves(service, candidate_record.version):
+                    time.sleep(0.1)
+                served_version = _probe(port, simulator)
+                console.print(
+                    f"gate passed (DR lift {gate.lift.value:.4f}, lower bound {gate.lift.ci_low:.4f}): "
+                    f"promoted {candidate_record.version}; the service now answers with model {served_version}"
+                )
+            else:
+                console.print("gate failed, the live model stays: " + "; ".join(gate.reasons))
 
         result["policies"] = {
             name: {
@@ -331,14 +389,16 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
                 "ci_high": policy.estimate("dr").ci_high,
                 "true": truth[name],
                 "estimator": "dr",
+                "ess": policy.accumulators["dr"].diagnostics().ess,
+                "description": POLICY_DESCRIPTIONS[name],
             }
             for name, policy in evaluation.policies.items()
         }
-        result["promoted"] = promoted
-        result["promoted_version"] = record.version if gate.passed else None
+        promoted = gate is not None and gate.passed
+        result["promoted"] = "learned" if promoted else "none"
+        result["promoted_version"] = candidate_record.version if promoted and candidate_record else None
         result["served_model_after_promotion"] = served_version
-        result["gate"] = gate.to_dict()
-        result["trained_events"] = trained.events
+        result["gate"] = gate.to_dict() if gate is not None else None
         result["obd"] = _run_obd(options, console)
         result["seconds"] = time.monotonic() - started
 
@@ -346,25 +406,20 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
             evaluation, out_dir, title="loyalty-bandit demo", truth=truth,
             extra={"demo": {k: v for k, v in result.items() if k != "policies"}},
             notes=_notes(result),
+            descriptions=POLICY_DESCRIPTIONS,
         )
         write_json(out_dir / "summary.json", result)
         return result
     finally:
+        learner.stop()
+        learner_store.close()
+        learner_registry.close()
         service.stop()
 
 
-def _live_at(service: Service, boundary: float) -> Policy:
-    """Return the policy the service served at ``boundary`` (Unix time): the live incumbent.
-
-    It was trained only on events joined before it was published, so none of
-    the replayed events, which are decided at or after ``boundary``, trained it.
-    """
-    served = [record for record in service.registry.list_models() if record.lineage == 0]
-    before = [record for record in served if record.created_at <= boundary]
-    if not before:
-        return UniformPolicy()
-    record = before[-1]
-    return VWPolicy(service.registry.load_bytes(record), record.version)
+def _json_options(options: DemoOptions) -> dict[str, Any]:
+    values = dataclasses.asdict(options)
+    return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
 
 
 def _serves(service: Service, version: str) -> bool:
@@ -408,8 +463,26 @@ def _notes(result: dict[str, Any]) -> list[str]:
         "## Run",
         f"{traffic.get('decided', 0)} decisions, {traffic.get('rewards_sent', 0)} rewards sent, "
         f"{traffic.get('rewards_after_window', 0)} outcomes fell after their reward window, "
-        f"{traffic.get('errors', 0)} failed calls. Promoted: {result.get('promoted')}.",
+        f"{traffic.get('errors', 0)} failed calls. Runs with the same seed share the simulated "
+        "members and request stream; the sampled decisions and model snapshots differ with "
+        "thread timing, so their numbers differ a little.",
+        "## Promotion gate",
     ]
+    gate = result.get("gate")
+    if gate is None:
+        lines.append("No model was live at the split, so no candidate was tested.")
+    else:
+        lift = gate["lift"]
+        verdict = (
+            f"Passed: promoted {result['promoted_version']}; the service then answered with model "
+            f"{result['served_model_after_promotion']}."
+            if gate["passed"]
+            else "Failed, no promotion: " + "; ".join(gate["reasons"]) + "."
+        )
+        lines.append(
+            f"DR lift of `learned` over `live`: {lift['value']:.4g} "
+            f"[{lift['ci_low']:.4g}, {lift['ci_high']:.4g}], effective sample size {gate['ess']:.1f}. {verdict}"
+        )
     obd = result.get("obd")
     if obd:
         lines += [

@@ -143,6 +143,11 @@ def compare(
 
     evaluation = _evaluate(store, policies, replicates, seed, since)
     print_estimates(evaluation)
+    if "active" in policies and since is None:
+        console.print(
+            "note: the active model learned from the events replayed here, so its estimate is in-sample "
+            "and optimistic; pass --since to replay only later events"
+        )
     lifts = [evaluation.lift(spec, incumbent_spec, estimator).to_dict() for spec in candidate if spec != incumbent_spec]
     for lift in lifts:
         console.print(
@@ -153,7 +158,7 @@ def compare(
     data["incumbent"] = incumbent_spec
     data["lifts"] = lifts
     if report is not None:
-        write_evaluation_report(evaluation, report, title="Policy comparison", extra={"lifts": lifts})
+        write_evaluation_report(evaluation, report, title="Policy comparison", extra={"lifts": lifts}, lifts=lifts)
     if json_path is not None:
         write_json(json_path, data)
 
@@ -279,6 +284,6 @@ def dsjson(
     data["incumbent"] = incumbent
     data["lifts"] = lifts
     if report is not None:
-        write_evaluation_report(evaluation, report, title="DSJson replay", extra={"lifts": lifts})
+        write_evaluation_report(evaluation, report, title="DSJson replay", extra={"lifts": lifts}, lifts=lifts)
     if json_path is not None:
         write_json(json_path, data)

@@ -119,6 +119,8 @@ def write_evaluation_report(
     truth: Mapping[str, float] | None = None,
     extra: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
+    descriptions: Mapping[str, str] | None = None,
+    lifts: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Write report.json, report.md, estimates.png and weights.png; return the JSON data."""
     folder = Path(out_dir)
@@ -133,10 +135,11 @@ def write_evaluation_report(
     plot_weights({name: policy.weights() for name, policy in evaluation.policies.items()}, folder / "weights.png")
     write_json(folder / "report.json", data)
 
-    table_rows = []
-    for policy, estimator, value, low, high in rows:
-        true_value = truth.get(policy, math.nan) if truth else math.nan
-        table_rows.append((policy, estimator, value, low, high, true_value))
+    headers: tuple[str, ...] = ("policy", "estimator", "estimate", "ci_low", "ci_high")
+    table_rows: list[tuple[Any, ...]] = [row for row in rows]
+    if truth:
+        headers += ("true value",)
+        table_rows = [(*row, truth.get(row[0], math.nan)) for row in rows]
     diagnostics_rows = []
     for name, details in data["policies"].items():
         diagnostics = details["diagnostics"]
@@ -148,8 +151,32 @@ def write_evaluation_report(
         f"Source: `{evaluation.source}`; {evaluation.n_events} events replayed, "
         f"{evaluation.n_invalid} invalid rows set aside; logged policy's mean reward "
         f"{evaluation.logged_value:.4g}. Intervals: {evaluation.level:.0%} bootstrap.",
-        markdown_table(("policy", "estimator", "estimate", "ci_low", "ci_high", "true value"), table_rows),
+        *(
+            ["\n".join(f"- `{name}`: {text}" for name, text in descriptions.items() if name in evaluation.policies)]
+            if descriptions
+            else []
+        ),
+        markdown_table(headers, table_rows),
+        "The direct method's intervals hold the reward model fixed, so they are too narrow; "
+        "read its value as a point estimate. With a small effective sample size (ESS, below), the "
+        "other intervals can miss too: heavy-tailed rewards that a policy would often earn may be "
+        "missing from the log.",
         "![estimates](estimates.png)",
+        *(
+            [
+                "## Lifts (paired bootstrap)",
+                markdown_table(
+                    ("candidate", "incumbent", "estimator", "lift", "ci_low", "ci_high"),
+                    [
+                        (lift["candidate"], lift["incumbent"], lift["estimator"], lift["value"],
+                         lift["ci_low"], lift["ci_high"])
+                        for lift in lifts
+                    ],
+                ),
+            ]
+            if lifts
+            else []
+        ),
         "## Importance weights",
         markdown_table(("policy", "events", "ESS", "max weight", "share never taken"), diagnostics_rows),
         "![weights](weights.png)",

@@ -84,7 +84,7 @@ BAD_DECIDE = [
     (clear_offers, grpc.StatusCode.INVALID_ARGUMENT, "offers: is empty"),
     (nan_feature, grpc.StatusCode.INVALID_ARGUMENT, "context[0].features[1].number: is nan"),
     (infinite_feature, grpc.StatusCode.INVALID_ARGUMENT, "offers[1].features[1].number: is inf"),
-    (duplicate_offer, grpc.StatusCode.INVALID_ARGUMENT, "offers.id[1]: 'double_points' is a duplicate"),
+    (duplicate_offer, grpc.StatusCode.INVALID_ARGUMENT, "offers[1].id: 'double_points' is a duplicate"),
     (unknown_channel, grpc.StatusCode.INVALID_ARGUMENT, "channels[2]: 'carrier_pigeon' is not a configured"),
     (unknown_slot, grpc.StatusCode.INVALID_ARGUMENT, "slots[1]: 'midnight' is not a configured"),
     (duplicate_feature, grpc.StatusCode.INVALID_ARGUMENT, "context[0].features[2].name: 'tier' is a duplicate"),
@@ -180,3 +180,21 @@ def test_bad_input_loses_nothing_acknowledged(running):
     assert running.service.store.count("decisions") == 21
     assert running.service.servicer.counters.snapshot()["Decide.INVALID_ARGUMENT"] == len(BAD_DECIDE)
 
+
+
+def test_port_in_use_gives_clear_error(start_service, tmp_path):
+    from conftest import make_config
+
+    from bandit.errors import ConfigError
+    from bandit.service.server import Service
+
+    first = start_service(**{"learner.enabled": False})
+    config = make_config(tmp_path / "second", **{"service.port": first.port, "learner.enabled": False})
+    second = Service(config)
+
+    with pytest.raises(ConfigError) as caught:
+        second.start()
+
+    assert f"failed to bind 127.0.0.1:{first.port}" in str(caught.value)
+    assert "pass another --port" in str(caught.value)
+    assert not (tmp_path / "second" / "events.db-wal").exists()

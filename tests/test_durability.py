@@ -151,3 +151,17 @@ def test_service_follows_learner_in_other_process(start_service, tmp_path):
     assert serving.service.learner.events_learned == published.events_learned
     store.close()
     registry.close()
+
+
+def test_reward_id_reused_with_other_value(start_service):
+    running = start_service(**{"learner.enabled": False})
+    decision = running.client.decide(decide_request("r"))
+    running.client.reward(decision.event_id, 5.0, reward_id="receipt-9")
+
+    with pytest.raises(grpc.RpcError) as caught:
+        running.client.reward(decision.event_id, 7.0, reward_id="receipt-9")
+
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "reward_id 'receipt-9' was stored with" in caught.value.details()
+    assert "value 5.0" in caught.value.details()
+    assert running.service.store.count("rewards") == 1

@@ -164,7 +164,11 @@ def request_from_proto(message: pb.DecideRequest, config: Config) -> DecisionReq
             )
         )
         feature_count += len(item.features)
-    _unique("offers.id", [offer.id for offer in offers])
+    seen_offers: set[str] = set()
+    for index, offer in enumerate(offers):
+        if offer.id in seen_offers:
+            raise InvalidInputError(f"offers[{index}].id", f"{offer.id!r} is a duplicate; send each offer once")
+        seen_offers.add(offer.id)
 
     if feature_count > limits.max_features:
         raise InvalidInputError(

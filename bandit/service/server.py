@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from bandit.config import Config
 from bandit.engine import DecisionEngine, PolicyHolder
+from bandit.errors import ConfigError
 from bandit.learner import Learner
 from bandit.proto import decision_pb2 as pb
 from bandit.proto import decision_pb2_grpc as pb_grpc
@@ -83,9 +84,13 @@ class Service:
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         address = f"{self.config.service.host}:{self.config.service.port}"
-        port = server.add_insecure_port(address)
-        if port == 0:
-            raise OSError(f"failed to bind {address}; is the port in use?")
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError as error:  # grpcio raises RuntimeError when the port cannot be bound.
+            self._close_parts()
+            raise ConfigError(
+                f"failed to bind {address}: {error}; the port may be in use, so pass another --port"
+            ) from error
         server.start()
         self.server = server
         self.port = port
@@ -109,11 +114,15 @@ class Service:
         self.health.enter_graceful_shutdown()
         if self.server is not None:
             self.server.stop(grace).wait()
+        self._close_parts()
+        logger.info("stopped; counters %s", self.servicer.counters.snapshot())
+
+    def _close_parts(self) -> None:
+        self._stopped.set()
         self._stream_executor.shutdown(wait=True)
         self.learner.stop()
         self.store.close()
         self.registry.close()
-        logger.info("stopped; counters %s", self.servicer.counters.snapshot())
 
     def wait(self) -> None:
         """Block until the server stops."""

@@ -120,10 +120,33 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         )
 
 
+CLIENT_ERRORS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS)
+
+LOG_LIMIT_PER_MINUTE = 10
+"""Maximum log lines per minute for each method and status code; the rest are counted."""
+
+_log_lock = threading.Lock()
+_log_windows: dict[tuple[str, str], list[float]] = {}
+
+
 def _log_failure(method: str, key: str, code: grpc.StatusCode, message: str) -> None:
-    # Bad input is the caller's to fix and can be frequent, so it logs at DEBUG.
-    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS):
-        logger.debug("%s %r rejected: %s %s", method, key, code.name, message)
-    else:
-        logger.warning("%s %r failed: %s %s", method, key, code.name, message)
+    # Bad input can come in floods from one broken client, so each (method, code) logs at
+    # most LOG_LIMIT_PER_MINUTE lines a minute, and the next line says how many were left out.
+    now = time.monotonic()
+    with _log_lock:
+        window = _log_windows.setdefault((method, code.name), [now, 0.0, 0.0])
+        if now - window[0] >= 60.0:
+            window[:] = [now, 0.0, window[2]]
+        window[1] += 1
+        if window[1] > LOG_LIMIT_PER_MINUTE:
+            window[2] += 1
+            return
+        suppressed = int(window[2])
+        window[2] = 0.0
+    level = logging.INFO if code in CLIENT_ERRORS else logging.WARNING
+    verb = "rejected" if code in CLIENT_ERRORS else "failed"
+    logger.log(
+        level, "%s %r %s: %s %s (%d similar lines left out before)", method, key, verb, code.name, message,
+        suppressed,
+    )
 

@@ -293,7 +293,8 @@ class EventStore:
     def append_reward(self, reward: RewardRecord, received_at: float) -> Future[RewardStatus]:
         """Queue a reward; the future gives its status after commit.
 
-        Fails with ``NotFoundError`` when the event id is unknown.
+        Fails with ``NotFoundError`` when the event id is unknown, and with
+        ``ConflictError`` when the reward id is stored with other content.
         """
         key = reward.key()
 
@@ -307,9 +308,14 @@ class EventStore:
                     f"event_id {reward.event_id!r} not found; send the event_id of a DecideResponse"
                 )
             existing = connection.execute(
-                "SELECT 1 FROM rewards WHERE reward_id = ?", (key,)
+                "SELECT event_id, value, outcome FROM rewards WHERE reward_id = ?", (key,)
             ).fetchone()
             if existing is not None:
+                if tuple(existing) != (reward.event_id, reward.value, reward.outcome):
+                    raise ConflictError(
+                        f"reward_id {key!r} was stored with event_id {existing[0]!r}, value {existing[1]!r} "
+                        f"and outcome {existing[2]!r}; send a new reward_id for a different reward"
+                    )
                 return RewardStatus.DUPLICATE
 
             state, closes_at = decision

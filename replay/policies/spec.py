@@ -7,7 +7,7 @@
 | ``file:path/model.vw`` | a VW ``--cb_explore_adf`` model file |
 | ``uniform`` | uniform over the eligible triples |
 | ``rfm`` or ``rfm:rules.toml`` | RFM segment rules, the packaged default or a file |
-| ``fixed:offer/channel/slot`` | one triple, uniform when it is not eligible |
+| ``fixed:offer/channel/slot`` | one triple; uniform on events where it is not eligible |
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from replay.policies.baselines import FixedActionPolicy, UniformPolicy
 from replay.policies.rfm import RFMPolicy, default_rules_path
 
 SPEC_HELP = (
-    "active, registry:VERSION, file:PATH, uniform, rfm, rfm:PATH or fixed:OFFER/CHANNEL/SLOT"
+    "active, registry:VERSION, file:PATH, uniform, rfm, rfm:PATH or fixed:OFFER/CHANNEL/SLOT "
+    "(uniform where that triple is not eligible)"
 )
 
 
