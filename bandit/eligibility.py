@@ -38,15 +38,20 @@ def eligible_actions(request: DecisionRequest) -> Eligibility:
 
     for offer in request.offers:
         allowed_channels = set(offer.channels) if offer.channels else None
+        offer_rules = [rule for rule in request.exclusions if not rule.offer_id or rule.offer_id == offer.id]
         for channel in request.channels:
             if allowed_channels is not None and channel not in allowed_channels:
                 removed[REASON_OFFER_CHANNEL] += len(request.slots)
                 continue
+
+            # Narrowing the rules per offer and channel first keeps the common case,
+            # no rule left, to one list extension.
+            rules = [rule for rule in offer_rules if not rule.channel or rule.channel == channel]
+            if not rules:
+                actions.extend(JointAction(offer.id, channel, slot) for slot in request.slots)
+                continue
             for slot in request.slots:
-                exclusion = next(
-                    (rule for rule in request.exclusions if rule.matches(offer.id, channel, slot)),
-                    None,
-                )
+                exclusion = next((rule for rule in rules if not rule.slot or rule.slot == slot), None)
                 if exclusion is not None:
                     removed[exclusion.reason or "excluded"] += 1
                     continue

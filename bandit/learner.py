@@ -24,7 +24,7 @@ from bandit.errors import BanditError
 from bandit.features import labelled_lines
 from bandit.store.event_store import EventStore, JoinedEvent
 from bandit.store.registry import ModelRecord, ModelRegistry
-from bandit.vw_policy import UniformPolicy, VWPolicy
+from bandit.vw_policy import ExampleCache, UniformPolicy, VWPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Learner:
         self._last_publish = time.monotonic()
         self._workspace = vw.Workspace(list(self.vw_args))
         self._parser = vw.TextFormatParser(self._workspace)
+        self._examples = ExampleCache(self._parser)
 
     def restore(self) -> None:
         """Load the newest model of the active lineage and serve it, if there is one."""
@@ -72,11 +73,13 @@ class Learner:
         else:
             self._load(head)
         self._parser = vw.TextFormatParser(self._workspace)
+        self._examples = ExampleCache(self._parser)
 
     def _load(self, record: ModelRecord) -> None:
         model_bytes = self.registry.load_bytes(record)
         self._workspace = vw.Workspace(model_data=model_bytes)
         self._parser = vw.TextFormatParser(self._workspace)
+        self._examples = ExampleCache(self._parser)
         self._parent = record.version
         self._mark = record.join_seq_mark
         self.events_learned = record.events_learned
@@ -158,6 +161,7 @@ class Learner:
         else:
             self._workspace = vw.Workspace(list(self.vw_args))
             self._parser = vw.TextFormatParser(self._workspace)
+            self._examples = ExampleCache(self._parser)
             self._parent = ""
             self._mark = self.store.max_join_seq()
             self._unpublished = 0
@@ -190,7 +194,7 @@ class Learner:
         lines = labelled_lines(
             event.request, event.actions, event.chosen_index, -event.reward, event.probability
         )
-        self._workspace.learn_one([self._parser.parse_line(line) for line in lines])
+        self._workspace.learn_one(self._examples.labelled_event(lines, event.chosen_index))
         self.events_learned += 1
         self._unpublished += 1
 

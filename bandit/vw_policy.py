@@ -27,6 +27,45 @@ ACTION_CACHE_SIZE = 50_000
 """Parsed action examples kept per policy. Parsing costs about three times a predict."""
 
 
+class ExampleCache:
+    """Parsed, unlabelled VW examples by their text line, least recently used dropped first.
+
+    VW restores an example after predict and learn, so one parsed action line
+    can serve every request that offers it: with 384 actions, parsing costs
+    about three times a predict, and a learn with cached actions trains the
+    same weights at twice the rate (measured with vowpal-wabbit-next 0.7.0).
+    Not thread-safe: each workspace owner keeps its own cache.
+    """
+
+    def __init__(self, parser: vw.TextFormatParser, max_size: int = ACTION_CACHE_SIZE) -> None:
+        self._parser = parser
+        self._max_size = max_size
+        self._examples: OrderedDict[str, vw.Example] = OrderedDict()
+
+    def get(self, line: str) -> vw.Example:
+        """Return the parsed example of an unlabelled line."""
+        example = self._examples.get(line)
+        if example is None:
+            example = self._parser.parse_line(line)
+            self._examples[line] = example
+            if len(self._examples) > self._max_size:
+                self._examples.popitem(last=False)
+        else:
+            self._examples.move_to_end(line)
+        return example
+
+    def unlabelled_event(self, lines: list[str]) -> list[vw.Example]:
+        """Return the examples of a decision: the shared line fresh, the actions cached."""
+        return [self._parser.parse_line(lines[0]), *(self.get(line) for line in lines[1:])]
+
+    def labelled_event(self, lines: list[str], chosen_index: int) -> list[vw.Example]:
+        """Return the examples of a learned event: shared and chosen lines fresh, the other actions cached."""
+        examples = [self._parser.parse_line(lines[0])]
+        for index, line in enumerate(lines[1:]):
+            examples.append(self._parser.parse_line(line) if index == chosen_index else self.get(line))
+        return examples
+
+
 class UniformPolicy:
     """Uniform over the eligible triples: the policy served before any model exists."""
 
@@ -64,7 +103,7 @@ class VWPolicy:
         self._version = version
         self._parser = vw.TextFormatParser(self._workspace)
         self._lock = threading.Lock()
-        self._action_cache: OrderedDict[str, vw.Example] = OrderedDict()
+        self._actions = ExampleCache(self._parser)
 
     @property
     def version(self) -> str:
@@ -75,17 +114,6 @@ class VWPolicy:
         with self._lock:
             return self._workspace.serialize()
 
-    def _action_example(self, line: str) -> vw.Example:
-        example = self._action_cache.get(line)
-        if example is None:
-            example = self._parser.parse_line(line)
-            self._action_cache[line] = example
-            if len(self._action_cache) > ACTION_CACHE_SIZE:
-                self._action_cache.popitem(last=False)
-        else:
-            self._action_cache.move_to_end(line)
-        return example
-
     def distribution(
         self, request: DecisionRequest, actions: Sequence[JointAction]
     ) -> npt.NDArray[np.float64]:
@@ -94,7 +122,7 @@ class VWPolicy:
 
         with self._lock:
             examples = [self._parser.parse_line(shared)]
-            examples += [self._action_example(line) for line in lines]
+            examples += [self._actions.get(line) for line in lines]
             # NOTE: Workspace.predict_one checks each example's label type in a Python loop,
             # which cost about a third of a 384-action predict when profiled. These examples
             # carry no label, so this calls the core of vowpal-wabbit-next 0.7.0 (pinned) directly.

@@ -1,9 +1,9 @@
 """``loyalty-bandit demo``: the whole loop on simulated and real data.
 
 1. Start the service on a free loopback port with a fresh store.
-2. Drive simulated members through gRPC clients at a fixed rate; send each
-   reward after its (time-compressed) delay; a learner beside the service
-   trains online and the service follows its snapshots.
+2. Drive simulated members through gRPC clients at a fixed rate, and send
+   each reward after its time-compressed delay. A learner beside the service
+   trains online, and the service follows its snapshots.
 3. Freeze the model for the rest of the traffic, the evaluation phase, and
    replay on it: the frozen live model, the same model with less exploration
    (the candidate), the RFM rules and uniform random, each beside its true
@@ -292,8 +292,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> dict[str, 
         "policy.epsilon": options.epsilon,
         "policy.seed": options.seed,
     }
-    # The service only serves; a learner beside it (as 'loyalty-bandit learn' would be)
-    # trains during the learning phase and stops, which freezes the model for evaluation.
+    # The service only serves. A learner beside it, as 'loyalty-bandit learn' runs, trains during
+    # the learning phase and then stops, so the model stays frozen for the evaluation phase.
     config = load_config(None, {**settings, "learner.enabled": False})
     learner_config = load_config(None, settings)
     simulator = Simulator(

@@ -213,8 +213,8 @@ def promote(
         str | None, typer.Option(help="Incumbent policy. Default: the served model, else uniform.")
     ] = None,
     estimator: Annotated[str, typer.Option(help="Estimator the gate uses.")] = "dr",
-    min_lift: Annotated[float, typer.Option(help="Lower confidence bound of the lift must exceed this.")] = 0.0,
-    min_ess: Annotated[float, typer.Option(help="Smallest effective sample size accepted.")] = 100.0,
+    min_lift: Annotated[float, typer.Option(help="Minimum lower confidence bound of the lift, in reward units.")] = 0.0,
+    min_ess: Annotated[float, typer.Option(help="Minimum effective sample size of the candidate's weights.")] = 100.0,
     config_path: ConfigOption = None,
     replicates: ReplicatesOption = 500,
     seed: SeedOption = 0,

@@ -5,8 +5,8 @@ logged action (``_labelIndex``, 0-based into ``_multi``), its probability
 (``_label_probability``), its cost (``_label_cost``, the negated reward) and,
 usually, the distribution it was drawn from (``a``: 1-based action ids,
 ``p``: their probabilities). Candidates here are VW models, which read the
-same features, and uniform random; rules policies need the structured
-context that only the service's own store keeps.
+same features, and uniform random. Rules policies need the structured
+context, which only the service's own store keeps.
 """
 
 from __future__ import annotations

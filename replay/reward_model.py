@@ -21,6 +21,7 @@ import vowpal_wabbit_next as vw
 from bandit.errors import InvalidInputError
 from bandit.features import example_lines, labelled_lines
 from bandit.store.event_store import JoinedEvent
+from bandit.vw_policy import ExampleCache
 
 DEFAULT_INTERACTIONS = ("UO", "UC", "UT", "OC", "OT", "CT")
 
@@ -42,7 +43,7 @@ class CrossFitRewardModel:
         for interaction in interactions:
             args += ["--interactions", interaction]
         self._workspaces = [vw.Workspace(args) for _ in range(folds)]
-        self._parsers = [vw.TextFormatParser(workspace) for workspace in self._workspaces]
+        self._caches = [ExampleCache(vw.TextFormatParser(workspace)) for workspace in self._workspaces]
         self.trained_events = [0] * folds
 
     def fit(self, events: Iterable[JoinedEvent]) -> None:
@@ -55,15 +56,13 @@ class CrossFitRewardModel:
             for model in range(self.folds):
                 if model == event_fold:
                     continue
-                parser = self._parsers[model]
-                self._workspaces[model].learn_one([parser.parse_line(line) for line in lines])
+                self._workspaces[model].learn_one(self._caches[model].labelled_event(lines, event.chosen_index))
                 self.trained_events[model] += 1
 
     def predict(self, event: JoinedEvent) -> npt.NDArray[np.float64]:
         """Return the predicted reward of every eligible action of the event, from its fold's model."""
         model = fold_of(event.event_id, self.folds)
-        parser = self._parsers[model]
-        examples = [parser.parse_line(line) for line in example_lines(event.request, event.actions)]
+        examples = self._caches[model].unlabelled_event(example_lines(event.request, event.actions))
         scores = cast(list[tuple[int, float]], self._workspaces[model].predict_one(examples))
         rewards = np.zeros(len(event.actions), dtype=np.float64)
         for index, cost in scores:

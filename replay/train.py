@@ -9,6 +9,7 @@ import vowpal_wabbit_next as vw
 
 from bandit.config import PolicyConfig
 from bandit.features import labelled_lines
+from bandit.vw_policy import ExampleCache
 from replay.schemas import OnInvalid
 from replay.service_log import iter_store_log
 
@@ -38,7 +39,7 @@ def train_from_store(
     """
     args = tuple(policy.vw_args())
     workspace = vw.Workspace(list(args))
-    parser = vw.TextFormatParser(workspace)
+    examples = ExampleCache(vw.TextFormatParser(workspace))
     events = 0
     for _ in range(passes):
         for chunk in iter_store_log(path, chunk_size=chunk_size, on_invalid=on_invalid, decided_before=decided_before):
@@ -46,6 +47,6 @@ def train_from_store(
                 lines = labelled_lines(
                     event.request, event.actions, event.chosen_index, -event.reward, event.probability
                 )
-                workspace.learn_one([parser.parse_line(line) for line in lines])
+                workspace.learn_one(examples.labelled_event(lines, event.chosen_index))
                 events += 1
     return TrainedModel(model_bytes=workspace.serialize(), events=events, vw_args=args)
