@@ -72,6 +72,11 @@ class ObdChunk:
         return int(self.item.shape[0])
 
 
+def found_any(folder: Path) -> bool:
+    """Return True when ``folder`` exists and has at least one subfolder."""
+    return folder.is_dir() and any(path.is_dir() for path in folder.iterdir())
+
+
 def campaign_files(obd_dir: Path, policy: str, campaign: str) -> CampaignFiles:
     """Return the log and item context paths of ``policy``/``campaign``, or raise if missing."""
     if not obd_dir.is_dir():
@@ -85,9 +90,10 @@ def campaign_files(obd_dir: Path, policy: str, campaign: str) -> CampaignFiles:
             available = ", ".join(found) or "none"
         else:
             available = "none"
+        # With other campaigns present the name is wrong, so downloading again would not help.
+        hint = "pass one of them with --campaign" if found_any(policy_dir) else FETCH_HINT
         raise DatasetNotFoundError(
-            f"campaign folder not found: {campaign_dir} (campaigns in {policy_dir}: "
-            f"{available}); {FETCH_HINT}"
+            f"campaign folder not found: {campaign_dir} (campaigns in {policy_dir}: {available}); {hint}"
         )
 
     files = CampaignFiles(

@@ -213,7 +213,8 @@ def test_missing_campaign_folder(synthetic_obd: Path) -> None:
         f"campaign folder not found: {synthetic_obd / 'random' / 'winter'} "
         f"(campaigns in {synthetic_obd / 'random'}: {CAMPAIGN}); "
     )
-    assert "loyalty-bandit datasets fetch obd" in message
+    assert message.endswith("pass one of them with --campaign")
+    assert "datasets fetch obd" not in message
 
 
 def test_missing_dataset_folder(tmp_path: Path) -> None:
