@@ -22,6 +22,7 @@ import logging
 import shutil
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +151,6 @@ def _drive_traffic(
     lock = threading.Lock()
     next_index = itertools.count()
     counts = {"decided": 0, "errors": 0, "rewards_scheduled": 0, "rewards_after_window": 0}
-    rng = np.random.default_rng(options.seed + 1)
     window = options.window_days * options.day_seconds
     start = time.monotonic()
     deadline = start + options.time_limit_seconds
@@ -177,6 +177,9 @@ def _drive_traffic(
                     logger.warning("decide %s failed: %s", request.request_id, error)
                     continue
                 action = JointAction(response.offer_id, response.channel, response.slot)
+                # One generator per request makes each outcome a function of the seed, the
+                # request and the served action alone, whatever order the clients run in.
+                rng = np.random.default_rng([options.seed, zlib.crc32(request.request_id.encode())])
                 with lock:
                     simulator.record_decision(request, action)
                     outcome = simulator.sample_outcome(request, action, rng)
