@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 import vowpal_wabbit_next as vw
 
@@ -56,9 +57,18 @@ class Learner:
         self._mark = 0
         self._unpublished = 0
         self._last_publish = time.monotonic()
-        self._workspace = vw.Workspace(list(self.vw_args))
-        self._parser = vw.TextFormatParser(self._workspace)
-        self._examples = ExampleCache(self._parser)
+        self._use_workspace(vw.Workspace(list(self.vw_args)))
+
+    def _use_workspace(self, workspace: vw.Workspace[Any]) -> None:
+        self._workspace = workspace
+        self._examples = ExampleCache(vw.TextFormatParser(workspace))
+
+    def _start_fresh(self, mark: int) -> None:
+        """Train a new model from the events joined after ``mark``."""
+        self._use_workspace(vw.Workspace(list(self.vw_args)))
+        self._parent = ""
+        self._mark = mark
+        self._unpublished = 0
 
     def restore(self) -> None:
         """Load the newest model of the active lineage and serve it, if there is one."""
@@ -66,20 +76,14 @@ class Learner:
         head = self.registry.head(lineage)
         self._lineage = lineage
         if head is None:
-            self._workspace = vw.Workspace(list(self.vw_args))
-            self._parent = ""
-            self._mark = 0 if lineage == 0 else self.store.max_join_seq()
+            self._start_fresh(0 if lineage == 0 else self.store.max_join_seq())
             logger.info("no model in lineage %d: serving the cold-start policy", lineage)
         else:
             self._load(head)
-        self._parser = vw.TextFormatParser(self._workspace)
-        self._examples = ExampleCache(self._parser)
 
     def _load(self, record: ModelRecord) -> None:
         model_bytes = self.registry.load_bytes(record)
-        self._workspace = vw.Workspace(model_data=model_bytes)
-        self._parser = vw.TextFormatParser(self._workspace)
-        self._examples = ExampleCache(self._parser)
+        self._use_workspace(vw.Workspace(["--quiet"], model_data=model_bytes))
         self._parent = record.version
         self._mark = record.join_seq_mark
         self.events_learned = record.events_learned
@@ -159,12 +163,7 @@ class Learner:
         if head is not None:
             self._load(head)
         else:
-            self._workspace = vw.Workspace(list(self.vw_args))
-            self._parser = vw.TextFormatParser(self._workspace)
-            self._examples = ExampleCache(self._parser)
-            self._parent = ""
-            self._mark = self.store.max_join_seq()
-            self._unpublished = 0
+            self._start_fresh(self.store.max_join_seq())
             self.policies.swap(UniformPolicy())
         logger.info("registry changed: now lineage %d, model %s", lineage, head.version if head else "none")
         return True

@@ -31,9 +31,9 @@ class ExampleCache:
     """Parsed, unlabelled VW examples by their text line, least recently used dropped first.
 
     VW restores an example after predict and learn, so one parsed action line
-    can serve every request that offers it: with 384 actions, parsing costs
-    about three times a predict, and a learn with cached actions trains the
-    same weights at twice the rate (measured with vowpal-wabbit-next 0.7.0).
+    can serve every request that offers it. With 384 actions, parsing costs
+    about three times a predict. A learn with cached actions trained the same
+    weights at twice the rate (measured with vowpal-wabbit-next 0.7.0).
     Not thread-safe: each workspace owner keeps its own cache.
     """
 
@@ -126,13 +126,17 @@ class VWPolicy:
             # NOTE: Workspace.predict_one checks each example's label type in a Python loop,
             # which cost about a third of a 384-action predict when profiled. These examples
             # carry no label, so this calls the core of vowpal-wabbit-next 0.7.0 (pinned) directly.
-            raw = self._workspace._workspace.predict_multi_ex_one([example._example for example in examples])
-            prediction = cast(list[tuple[int, float]], raw)
+            prediction = self._workspace._workspace.predict_multi_ex_one([example._example for example in examples])
 
-        probabilities = np.zeros(len(actions), dtype=np.float64)
-        for index, probability in prediction:
-            probabilities[index] = probability
-        return normalise(probabilities, self._version)
+        return normalise(action_scores(prediction, len(actions)), self._version)
+
+
+def action_scores(prediction: object, n_actions: int) -> npt.NDArray[np.float64]:
+    """Return VW's ``[(action index, score), ...]`` prediction as an array indexed by action."""
+    scores = np.zeros(n_actions, dtype=np.float64)
+    for index, score in cast(list[tuple[int, float]], prediction):
+        scores[index] = score
+    return scores
 
 
 def reconfigure_model(model_bytes: bytes, args: Sequence[str]) -> bytes:

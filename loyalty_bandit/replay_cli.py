@@ -63,6 +63,24 @@ def _evaluate(
     return evaluate_store(store, policies, replicates=replicates, seed=seed, decided_from=since)
 
 
+def _write_comparison(
+    evaluation: Evaluation,
+    incumbent: str,
+    lifts: list[dict[str, Any]],
+    json_path: Path | None,
+    report: Path | None,
+    title: str,
+) -> None:
+    """Write the comparison as JSON and as a report folder, each when its path is given."""
+    if report is not None:
+        write_evaluation_report(evaluation, report, title=title, extra={"lifts": lifts}, lifts=lifts)
+    if json_path is not None:
+        data = evaluation.to_dict()
+        data["incumbent"] = incumbent
+        data["lifts"] = lifts
+        write_json(json_path, data)
+
+
 def _incumbent(spec: str | None, registry: ModelRegistry) -> tuple[str, Policy]:
     if spec is None:
         spec = "active" if registry.head() is not None else "uniform"
@@ -154,13 +172,7 @@ def compare(
             f"{lift['candidate']} − {lift['incumbent']} ({estimator}): {lift['value']:.4f} "
             f"[{lift['ci_low']:.4f}, {lift['ci_high']:.4f}]"
         )
-    data = evaluation.to_dict()
-    data["incumbent"] = incumbent_spec
-    data["lifts"] = lifts
-    if report is not None:
-        write_evaluation_report(evaluation, report, title="Policy comparison", extra={"lifts": lifts}, lifts=lifts)
-    if json_path is not None:
-        write_json(json_path, data)
+    _write_comparison(evaluation, incumbent_spec, lifts, json_path, report, "Policy comparison")
 
 
 def promote_candidate(
@@ -280,10 +292,4 @@ def dsjson(
     if evaluation.n_invalid:
         console.print(f"{evaluation.n_invalid} invalid lines set aside: {evaluation.invalid_reasons}")
     lifts = [evaluation.lift(spec, incumbent, estimator).to_dict() for spec in specs[1:]]
-    data = evaluation.to_dict()
-    data["incumbent"] = incumbent
-    data["lifts"] = lifts
-    if report is not None:
-        write_evaluation_report(evaluation, report, title="DSJson replay", extra={"lifts": lifts}, lifts=lifts)
-    if json_path is not None:
-        write_json(json_path, data)
+    _write_comparison(evaluation, incumbent, lifts, json_path, report, "DSJson replay")

@@ -15,7 +15,7 @@ import dataclasses
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +23,9 @@ import pandas as pd  # type: ignore[import-untyped]  # pandas-stubs is not a dev
 import vowpal_wabbit_next as vw
 
 from bandit.errors import InvalidInputError, NotFoundError
+from bandit.vw_policy import action_scores, normalise
 from replay.evaluate import Evaluation, Tally
-from replay.reward_model import DEFAULT_INTERACTIONS, fold_of
+from replay.reward_model import DEFAULT_INTERACTIONS, CrossFittedModels
 from replay.schemas import InvalidRowsReport, OnInvalid, logged_bandit_schema, validate_log
 
 _SCHEMA = logged_bandit_schema(action_set="count", distribution=True)
@@ -66,7 +67,7 @@ class VWDSJsonPolicy:
     """A ``--cb_explore_adf`` model scoring the actions of each line."""
 
     def __init__(self, model_bytes: bytes, version: str) -> None:
-        self._workspace = vw.Workspace(model_data=model_bytes)
+        self._workspace = vw.Workspace(["--quiet"], model_data=model_bytes)
         self._parser = vw.DSJsonFormatParser(self._workspace)
         self._version = version
 
@@ -75,13 +76,8 @@ class VWDSJsonPolicy:
         return self._version
 
     def distribution(self, event: DSJsonEvent) -> npt.NDArray[np.float64]:
-        examples = self._parser.parse_json(event.text)
-        prediction = cast(list[tuple[int, float]], self._workspace.predict_one(examples))
-        probabilities = np.zeros(event.n_actions)
-        for index, probability in prediction:
-            probabilities[index] = probability
-        normalised: npt.NDArray[np.float64] = probabilities / probabilities.sum()
-        return normalised
+        prediction = self._workspace.predict_one(self._parser.parse_json(event.text))
+        return normalise(action_scores(prediction, event.n_actions), self._version)
 
 
 def load_dsjson_policy(spec: str) -> DSJsonPolicy:
@@ -183,32 +179,22 @@ def _validate(batch: list[tuple[int, str]], source: str, on_invalid: OnInvalid) 
     return DSJsonChunk(events=events, report=validated.report, quarantined=validated.quarantined)
 
 
-class _DSJsonRewardModel:
-    """Cross-fitted VW ``--cb_adf`` regressions over the lines' own features."""
+class DSJsonRewardModel(CrossFittedModels[DSJsonEvent]):
+    """The cross-fitted reward model over the lines' own features."""
 
-    def __init__(self, folds: int, interactions: Sequence[str]) -> None:
-        args = ["--cb_adf", "--cb_type", "mtr", "--quiet"]
-        for interaction in interactions:
-            args += ["--interactions", interaction]
-        self.folds = folds
-        self._workspaces = [vw.Workspace(args) for _ in range(folds)]
+    def __init__(self, *, folds: int = 2, interactions: Sequence[str] = DEFAULT_INTERACTIONS) -> None:
+        super().__init__(folds=folds, interactions=interactions)
         self._parsers = [vw.DSJsonFormatParser(workspace) for workspace in self._workspaces]
 
-    def fit(self, events: Sequence[DSJsonEvent]) -> None:
-        for event in events:
-            event_fold = fold_of(event.event_id, self.folds)
-            for model in range(self.folds):
-                if model != event_fold:
-                    self._workspaces[model].learn_one(self._parsers[model].parse_json(event.text))
+    def _event_id(self, event: DSJsonEvent) -> str:
+        return event.event_id
 
-    def predict(self, event: DSJsonEvent) -> npt.NDArray[np.float64]:
-        model = fold_of(event.event_id, self.folds)
-        examples = self._parsers[model].parse_json(event.text)
-        scores = cast(list[tuple[int, float]], self._workspaces[model].predict_one(examples))
-        rewards = np.zeros(event.n_actions)
-        for index, cost in scores:
-            rewards[index] = -cost
-        return rewards
+    def _action_count(self, event: DSJsonEvent) -> int:
+        return event.n_actions
+
+    def _examples(self, model: int, event: DSJsonEvent, *, labelled: bool) -> list[vw.Example]:
+        # The line's label is ignored when the model predicts.
+        return self._parsers[model].parse_json(event.text)
 
 
 def evaluate_dsjson(
@@ -225,7 +211,7 @@ def evaluate_dsjson(
     interactions: Sequence[str] = DEFAULT_INTERACTIONS,
 ) -> Evaluation:
     """Estimate each candidate's value on a DSJson file, as ``evaluate_store`` does for a store."""
-    reward_model = _DSJsonRewardModel(folds, interactions)
+    reward_model = DSJsonRewardModel(folds=folds, interactions=interactions)
     for chunk in iter_dsjson(path, chunk_size=chunk_size, on_invalid=on_invalid):
         reward_model.fit(chunk.events)
 

@@ -18,8 +18,7 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]  # pandas-stubs is not a dev dependency
 
-from bandit.domain import DecisionRequest, JointAction
-from bandit.store.event_store import JoinedEvent
+from bandit.store.event_store import JoinedEvent, joined_event_from_row
 from bandit.store.reader import iter_joined_rows
 from replay.schemas import InvalidRowsReport, OnInvalid, logged_bandit_schema, validate_log
 
@@ -67,23 +66,6 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def _event(row: dict[str, Any]) -> JoinedEvent:
-    return JoinedEvent(
-        event_id=row["event_id"],
-        request=DecisionRequest.from_record(json.loads(row["request_json"])),
-        actions=tuple(JointAction(*key) for key in json.loads(row["actions_json"])),
-        probabilities=tuple(float(p) for p in json.loads(row["probabilities_json"])),
-        chosen_index=int(row["chosen_index"]),
-        probability=float(row["probability"]),
-        reward=float(row["reward"]),
-        reward_count=int(row["reward_count"] or 0),
-        policy=row["policy"] or "",
-        model_version=row["model_version"] or "",
-        decided_at=float(row["decided_at"]),
-        join_seq=int(row["join_seq"] or 0),
-    )
-
-
 def iter_store_log(
     path: str | Path,
     *,
@@ -97,5 +79,5 @@ def iter_store_log(
         path, batch_size=chunk_size, decided_from=decided_from, decided_before=decided_before
     ):
         validated = validate_log(_frame(rows), _SCHEMA, on_invalid=on_invalid, source=str(path))
-        events = [_event(row) for row, keep in zip(rows, validated.valid_mask, strict=True) if keep]
+        events = [joined_event_from_row(row) for row, keep in zip(rows, validated.valid_mask, strict=True) if keep]
         yield LogChunk(events=events, report=validated.report, quarantined=validated.quarantined)

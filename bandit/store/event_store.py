@@ -23,7 +23,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
@@ -368,7 +368,9 @@ class EventStore:
                         "joined_at = ?, join_seq = ? WHERE event_id = ?",
                         (STATE_JOINED, reward, len(values), now, next_seq, row["event_id"]),
                     )
-                    joined.append(_joined_from_row(row, reward, len(values), next_seq))
+                    joined.append(
+                        joined_event_from_row(row, reward=reward, reward_count=len(values), join_seq=next_seq)
+                    )
                 return joined
             finally:
                 connection.row_factory = None
@@ -381,10 +383,7 @@ class EventStore:
             "SELECT * FROM decisions WHERE state = ? AND join_seq > ? ORDER BY join_seq LIMIT ?",
             (STATE_JOINED, join_seq, limit),
         ).fetchall()
-        return [
-            _joined_from_row(row, float(row["reward"]), int(row["reward_count"]), int(row["join_seq"]))
-            for row in rows
-        ]
+        return [joined_event_from_row(row) for row in rows]
 
     def max_join_seq(self) -> int:
         """Return the highest join sequence number so far, 0 when nothing is joined."""
@@ -419,18 +418,28 @@ def decision_from_row(row: sqlite3.Row) -> Decision:
     )
 
 
-def _joined_from_row(row: sqlite3.Row, reward: float, reward_count: int, join_seq: int) -> JoinedEvent:
+def joined_event_from_row(
+    row: sqlite3.Row | Mapping[str, Any],
+    *,
+    reward: float | None = None,
+    reward_count: int | None = None,
+    join_seq: int | None = None,
+) -> JoinedEvent:
+    """Rebuild a joined event from its ``decisions`` row.
+
+    The keyword values replace the row's own, for a row read before its join was written.
+    """
     return JoinedEvent(
         event_id=row["event_id"],
         request=DecisionRequest.from_record(json.loads(row["request_json"])),
         actions=tuple(JointAction(*key) for key in json.loads(row["actions_json"])),
-        probabilities=tuple(json.loads(row["probabilities_json"])),
+        probabilities=tuple(float(p) for p in json.loads(row["probabilities_json"])),
         chosen_index=int(row["chosen_index"]),
         probability=float(row["probability"]),
-        reward=reward,
-        reward_count=reward_count,
-        policy=row["policy"],
+        reward=float(row["reward"]) if reward is None else reward,
+        reward_count=int(row["reward_count"] or 0) if reward_count is None else reward_count,
+        policy=row["policy"] or "",
         model_version=row["model_version"] or "",
         decided_at=float(row["decided_at"]),
-        join_seq=join_seq,
+        join_seq=int(row["join_seq"] or 0) if join_seq is None else join_seq,
     )
