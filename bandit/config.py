@@ -96,7 +96,7 @@ class StoreConfig:
     group_commit_max_rows: int = 256
     """Most records written in one transaction."""
     group_commit_max_delay_ms: float = 0.0
-    """Longest time the writer waits for more records before committing.
+    """Maximum time the writer waits for more records before committing.
 
     0 commits whatever is queued at once: under load, records that arrive
     during one fsync form the next batch, so batching costs no latency.
@@ -173,14 +173,14 @@ class PolicyConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RewardConfig:
-    """How rewards join decisions."""
+    """Settings that join rewards to their decisions."""
 
     window_seconds: float = 7 * 24 * 3600.0
     """Time after a decision during which its rewards count."""
     default_reward: float = 0.0
     """Reward of a decision whose window closes with no reward."""
     aggregation: str = "sum"
-    """How several rewards of one decision combine: sum, first, last or max."""
+    """Rule that combines several rewards of one decision: sum, first, last or max."""
 
     def __post_init__(self) -> None:
         if self.window_seconds <= 0:
@@ -215,7 +215,7 @@ class LimitsConfig:
     max_actions: int = 4096
     """Most (offer, channel, slot) triples one request may expand to."""
     max_features: int = 1024
-    """Most features in the context plus all offers of one request."""
+    """Maximum number of features in the context plus all offers of one request."""
     max_id_length: int = 256
 
 

@@ -38,7 +38,7 @@ class PolicyHolder:
     """The policy that Decide uses, replaced whole by the learner or a promotion.
 
     Reading and assigning one attribute are atomic in CPython, so a decision
-    sees either the old or the new policy, never a mix.
+    uses either the old or the new policy, never a mix.
     """
 
     def __init__(self, policy: Policy) -> None:

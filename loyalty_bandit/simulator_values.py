@@ -1,6 +1,6 @@
 """Print the true values of the reference policies on simulated requests.
 
-Usage: ``python -m bandit.simulator [--seed 0] [--members 2000] [--requests 5000]``.
+Usage: ``python -m loyalty_bandit.simulator_values [--seed 0] [--members 2000] [--requests 5000]``.
 The values are exact expectations under the simulator's ground truth, in
 currency units per request: uniform random, the default RFM rules, the best
 fixed triple and the per-request oracle.
@@ -12,18 +12,18 @@ import argparse
 import time
 
 from bandit.simulator.simulator import Simulator
+from replay.policies import RFMPolicy, UniformPolicy
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the options, simulate the requests and print one value per line."""
-    parser = argparse.ArgumentParser(prog="python -m bandit.simulator", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m loyalty_bandit.simulator_values", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the population and the requests")
     parser.add_argument("--members", type=int, default=2000, help="number of simulated members")
     parser.add_argument("--requests", type=int, default=5000, help="number of requests evaluated")
     options = parser.parse_args(argv)
-
-    # Imported here because the replay package builds on bandit, not the reverse.
-    from replay.policies import RFMPolicy, UniformPolicy
 
     started = time.monotonic()
     simulator = Simulator(seed=options.seed, n_members=options.members)

@@ -1,9 +1,9 @@
 """Off-policy evaluation of candidate policies on the service's own log.
 
 Two passes over the store, chunk by chunk, so memory does not grow with the
-log: the first fits the cross-fitted reward model, the second asks every
-candidate for its distribution over each event's eligible triples and feeds
-the estimator accumulators. Every candidate sees the same events with the same
+log. The first fits the cross-fitted reward model. The second gets every
+candidate's distribution over each event's eligible triples and feeds the
+estimator accumulators. Every candidate sees the same events with the same
 bootstrap seed and row numbers, so their bootstrap replicates are paired and a
 difference between two candidates has a proper paired interval.
 """

@@ -1,7 +1,7 @@
 """Conversion between protobuf messages and domain types, with input validation.
 
 Every check names the field by its path in the request, such as
-``offers[2].features[0].number``, gives the value received and tells what to
+``offers[2].features[0].number``, gives the value received and names what to
 send instead. The error classes come from ``bandit.errors``; the status codes
 are set in ``bandit.service.status``.
 """

@@ -1,10 +1,10 @@
 """Server lifecycle: build the store, learner and gRPC server, start and stop them.
 
 ``Service`` owns every part of a running service. ``Service.start`` binds the
-port (0 picks a free one) and returns it; ``Service.stop`` stops taking
-calls, lets calls in flight finish within the grace period, stops the learner
-(publishing what it learned), and commits and closes the store, in that order,
-so nothing acknowledged is lost.
+port (0 picks a free one) and returns it. ``Service.stop`` works in this
+order, so nothing acknowledged is lost: it stops taking calls, lets calls in
+flight finish within the grace period, stops the learner (which publishes
+what it learned), then commits and closes the store.
 """
 
 from __future__ import annotations

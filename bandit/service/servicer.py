@@ -131,7 +131,7 @@ _log_windows: dict[tuple[str, str], list[float]] = {}
 
 def _log_failure(method: str, key: str, code: grpc.StatusCode, message: str) -> None:
     # Bad input can come in floods from one broken client, so each (method, code) logs at
-    # most LOG_LIMIT_PER_MINUTE lines a minute, and the next line says how many were left out.
+    # most LOG_LIMIT_PER_MINUTE lines a minute, and the next line counts those left out.
     now = time.monotonic()
     with _log_lock:
         window = _log_windows.setdefault((method, code.name), [now, 0.0, 0.0])

@@ -2,9 +2,9 @@
 
 One line per joined decision, readable by ``vw --dsjson --cb_explore_adf`` and
 by vowpal_wabbit_next's ``DSJsonFormatParser``. Actions are listed in ``a``
-with the served one first, as the Decision Service does; ``p`` gives their
-probabilities in the same order; the cost is the negated reward because VW
-minimises cost.
+with the served one first, as the Decision Service does, and ``p`` gives
+their probabilities in the same order. The cost is the negated reward,
+because VW minimises cost.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The model registry: versioned model files, promotions and rollbacks.
 
-Models form lineages. Lineage 0 starts with the service; every promotion or
+Models form lineages. Lineage 0 starts with the service. Every promotion or
 rollback opens a new lineage whose first model is the promoted one, and the
 online learner keeps appending snapshots to the newest lineage. The service
 serves the newest model of the newest lineage, so a promotion recorded by

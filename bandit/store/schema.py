@@ -1,9 +1,9 @@
 """Tables of the SQLite store, created with sqlite-utils.
 
 Times are Unix seconds (REAL) in UTC. A decision moves from state ``pending``
-to ``joined`` when its reward window closes; ``join_seq`` numbers joined
-decisions in join order, which is how a model snapshot records which events
-it has already learned.
+to ``joined`` when its reward window closes. ``join_seq`` numbers joined
+decisions in join order, and a model snapshot records the last number it
+has learned.
 """
 
 from __future__ import annotations
