@@ -115,7 +115,11 @@ class Service:
         if self.server is not None:
             self.server.stop(grace).wait()
         self._close_parts()
-        logger.info("stopped; counters %s", self.servicer.counters.snapshot())
+        logger.info(
+            "stopped; calls %s, policy swaps %d, policy failures served uniform %d, learner step errors %d",
+            self.servicer.counters.snapshot(), self.policies.swaps, self.engine.policy_failures,
+            self.learner.errors,
+        )
 
     def _close_parts(self) -> None:
         self._stopped.set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,9 @@ def open_read_only(path: str | Path) -> sqlite3.Connection:
 
 def count_joined(path: str | Path) -> int:
     """Return the number of joined decisions in the store."""
-    connection = open_read_only(path)
-    try:
+    with closing(open_read_only(path)) as connection:
         row = connection.execute("SELECT COUNT(*) FROM decisions WHERE state = ?", (STATE_JOINED,)).fetchone()
-        return int(row[0])
-    finally:
-        connection.close()
+    return int(row[0])
 
 
 def iter_joined_rows(
@@ -81,22 +79,16 @@ def split_time(path: str | Path, fraction: float) -> float:
     if total < 2:
         raise NotFoundError(f"store {str(path)!r} has {total} joined decisions; a time split needs at least 2")
     offset = min(max(int(total * fraction), 1), total - 1)
-    connection = open_read_only(path)
-    try:
+    with closing(open_read_only(path)) as connection:
         row = connection.execute(
             "SELECT decided_at FROM decisions WHERE state = ? ORDER BY decided_at, event_id LIMIT 1 OFFSET ?",
             (STATE_JOINED, offset),
         ).fetchone()
-        return float(row[0])
-    finally:
-        connection.close()
+    return float(row[0])
 
 
 def max_join_seq(path: str | Path) -> int:
     """Return the newest join sequence number of the store, 0 when nothing is joined."""
-    connection = open_read_only(path)
-    try:
+    with closing(open_read_only(path)) as connection:
         row = connection.execute("SELECT COALESCE(MAX(join_seq), 0) FROM decisions").fetchone()
-        return int(row[0])
-    finally:
-        connection.close()
+    return int(row[0])
